@@ -1,0 +1,153 @@
+"""Write colorized photographs as PNG files named after their inputs.
+
+``colorize predict`` runs Lightning's predict loop over a folder of photos; this callback
+saves each prediction as it arrives (per batch, so memory does not grow with the number of
+photos) as ``<output_dir>/<path relative to input_root, suffix replaced>.png``.
+
+Why the refusals: outputs share the input's name and a PNG input would share its suffix,
+so writing into the input folder could silently replace an original photo, and would feed
+the outputs back in as inputs on the next run. Outputs therefore never go inside the input
+folder, and two inputs that map to the same output (``cat.jpg`` and ``cat.png``) stop the
+run instead of one overwriting the other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from colorize.visualize import save_image_png
+
+__all__ = ["ColorizedPhotoWriter"]
+
+log = logging.getLogger(__name__)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both already resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _refuse_inside(output_dir: Path, input_dir: Path) -> None:
+    if _is_within(output_dir, input_dir):
+        where = "is" if output_dir == input_dir else "is inside"
+        raise ValueError(
+            f"output_dir {str(output_dir)!r} {where} the input folder {str(input_dir)!r}: colorized photos "
+            "are named after their inputs and could overwrite them; choose an output folder outside it"
+        )
+
+
+class ColorizedPhotoWriter(BasePredictionWriter):
+    """Save every predicted photo to ``output_dir`` as PNG, keeping the input's name.
+
+    Args:
+        output_dir: where the PNG files go (created as needed). Must not be, or lie inside,
+            the input folder. May be set after construction, but before predicting.
+        input_root: the folder the inputs were collected from. Given, each output keeps the
+            input's path relative to it (``root/a/b.jpg`` -> ``output_dir/a/b.png``);
+            ``None`` keeps only the file name (``output_dir/b.png``) and checks each input's
+            own folder instead. A file stands for the folder holding it.
+
+    Expects ``predict_step`` to return ``{"image": uint8 (3, H, W), "path": str}``; a
+    collated ``{"image": (B, 3, H, W), "path": [str] * B}`` or a list of per-image dicts
+    works too.
+    """
+
+    def __init__(self, output_dir: str | None = None, input_root: str | None = None) -> None:
+        super().__init__(write_interval="batch")
+        root = Path(input_root).resolve() if input_root is not None else None
+        # `colorize predict photo.jpg`: the root is the folder holding that one photo.
+        self.input_root = root.parent if root is not None and root.is_file() else root
+        self.output_dir = output_dir
+        self._written: dict[Path, str] = {}
+
+    @property
+    def output_dir(self) -> Path | None:
+        """Resolved output folder; ``None`` until set (the CLI defaults it to the run's ``predictions/``)."""
+        return self._output_dir
+
+    @output_dir.setter
+    def output_dir(self, value: str | os.PathLike | None) -> None:
+        # Checked on every assignment, so a folder set after construction fails as early.
+        self._output_dir = Path(value).resolve() if value is not None else None
+        if self._output_dir is not None and self.input_root is not None:
+            _refuse_inside(self._output_dir, self.input_root)
+
+    def output_path(self, input_path: str) -> Path:
+        """The PNG file that ``input_path``'s colorized version is written to.
+
+        Raises:
+            ValueError: if the input is outside ``input_root``, or the output would lie in
+                the input's folder.
+        """
+        if self.output_dir is None:
+            raise ValueError("ColorizedPhotoWriter.output_dir is not set")
+        source = Path(input_path).resolve()
+        if self.input_root is not None:
+            if not _is_within(source, self.input_root) or source == self.input_root:
+                raise ValueError(f"input {input_path!r} is not inside input_root {str(self.input_root)!r}")
+            relative = source.relative_to(self.input_root)
+        else:
+            _refuse_inside(self.output_dir, source.parent)
+            relative = Path(source.name)
+        target = (self.output_dir / relative).with_suffix(".png")
+        # Belt and braces: whatever the folders, the input file itself is never the target.
+        if target == source:
+            raise ValueError(f"output {str(target)!r} would overwrite its input {input_path!r}")
+        return target
+
+    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.output_dir is None:
+            raise ValueError("ColorizedPhotoWriter.output_dir is not set: where should the photos go?")
+        self._written = {}
+
+    def write_on_batch_end(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        prediction: Any,
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        for image, path in _items(prediction):
+            target = self.output_path(path)
+            if target in self._written:
+                raise ValueError(
+                    f"inputs {self._written[target]!r} and {path!r} would both be written to {str(target)!r}; "
+                    "rename one of them"
+                )
+            save_image_png(image, target)
+            self._written[target] = path
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        log.info("wrote %d colorized photo(s) to %s", len(self._written), self.output_dir)
+
+    @property
+    def num_written(self) -> int:
+        """How many photos this predict run has written so far."""
+        return len(self._written)
+
+
+def _items(prediction: Any) -> Iterator[tuple[torch.Tensor, str]]:
+    """``(uint8 (3, H, W), path)`` pairs from one batch's prediction, whatever its collation."""
+    if isinstance(prediction, (list, tuple)):
+        for item in prediction:
+            yield from _items(item)
+        return
+    if not isinstance(prediction, dict) or "image" not in prediction or "path" not in prediction:
+        raise TypeError(f"prediction must be a dict with 'image' and 'path', got {type(prediction).__name__}")
+    image, path = prediction["image"], prediction["path"]
+    if isinstance(path, (str, os.PathLike)):
+        yield (image[0] if image.ndim == 4 and len(image) == 1 else image), os.fspath(path)
+        return
+    if image.ndim != 4 or len(image) != len(path):
+        raise ValueError(f"{len(path)} paths do not match images of shape {tuple(image.shape)}")
+    yield from zip(image, (os.fspath(p) for p in path), strict=True)
