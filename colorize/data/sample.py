@@ -1,0 +1,495 @@
+"""A small set of real color photographs built offline from Debian packages.
+
+Why: smoke tests, demos and qualitative checks need real photos, yet the project must work
+without network access beyond the Debian registry. Three packages ship freely licensed
+photographs: GCompris (inside Qt ``.rcc`` bundles, read by :mod:`colorize.data.rcc`),
+Scratch (stage backgrounds) and Tux Paint (templates). The command fetches them with
+``apt-get download``, unpacks them with ``dpkg -x`` into a cache (no system install, no
+root), picks the photographs by curated name rules (the packages also hold drawings,
+paintings and sprites that a name tells apart better than any pixel statistic: bokeh photos
+are as flat as cartoons), screens them (too small, near-gray, duplicate, unreadable) and
+writes them as ``<package>/<name>.jpg`` with a ``MANIFEST.tsv`` and each package's
+``COPYRIGHT``.
+
+Usage: ``colorize data sample DIR [--cache-dir CACHE]`` or
+``python -m colorize.data.sample DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from colorize.colorfulness import colorfulness
+from colorize.data.rcc import iter_rcc
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "DROP_REASONS",
+    "PACKAGES",
+    "Candidate",
+    "FetchError",
+    "SampleReport",
+    "Screened",
+    "build_sample_set",
+    "collect_candidates",
+    "fetch_packages",
+    "main",
+    "screen",
+]
+
+PACKAGES = ("gcompris-qt-data", "scratch", "tuxpaint-data")
+DEFAULT_CACHE_DIR = Path("~/.cache/colorize/debian")
+
+MIN_SIDE = 128
+MIN_COLORFULNESS = 5.0
+"""Below 5 on Hasler-Süsstrunk's 0-255 scale a picture is grayscale or monochrome (a B&W photo
+scores ~0, JPEG chroma noise adds ~1-3). Their "not colourful" band (< 15) is not used: it holds
+genuine color photos of achromatic things (silverware, swans, bark) that a colorizer must learn
+to leave gray."""
+
+JPEG_QUALITY = 95
+"""Output is JPEG quality 95 with 4:4:4 chroma (no subsampling: chroma is what a colorizer is
+judged on). The sources are already lossy (JPEG, lossy WebP), so a lossless PNG would store
+their artifacts exactly at ~4x the disk for no visible gain; JPEG sources are copied as-is."""
+
+TOO_SMALL, GRAY, DUPLICATE, UNREADABLE = "too small", "gray", "duplicate", "unreadable"
+DROP_REASONS = (TOO_SMALL, GRAY, DUPLICATE, UNREADABLE)
+
+MANIFEST = "MANIFEST.tsv"
+MANIFEST_COLUMNS = ("file", "package", "source", "width", "height", "colorfulness")
+
+# --- which files are photographs --------------------------------------------------------------
+
+GCOMPRIS_RCC_DIR = "usr/share/gcompris-qt/rcc"
+# rcc bundle -> (include globs, exclude globs) on the path after ".../resource/".
+GCOMPRIS_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # alphabets/ and numbers/ are toy blocks standing for a category, and the svgs are drawings.
+    "categorization": (
+        tuple(f"images/{d}/*.webp" for d in ("fishes", "monuments", "others", "renewable", "tools")),
+        (),
+    ),
+    "explore_monuments": (("*.webp",), ()),
+    "erase": (("*.webp",), ()),
+    "explore_world_animals": (("*.webp",), ()),
+    # *_background is the full picture; *_N.webp are crops of it. Van Gogh's are paintings.
+    "details": (
+        ("image/*_background.webp",),
+        ("*Van_Gogh*", "*VanGogh*", "*Gogh*", "*PortraitOfPereTanguy*", "*Eglise_dAuvers*"),
+    ),
+    "explore_farm_animals": (("*.webp",), ()),
+    "explore_world_music": (("*.webp",), ()),
+    # The other clickgame webps are fish sprites on a magenta key color.
+    "clickgame": (("sea*.webp",), ()),
+}
+
+SCRATCH_DIR = "usr/share/scratch/Media/Backgrounds"
+# Backgrounds/*/* leaves out Backgrounds/xy-grid.gif; the suffixes leave out scratchthumbs.db.
+# Not photographs, picked by eye: drawings, and graffiti.jpg, a retouched composite of a
+# painting over a fake floor. The murals stay: they are photographed in their street.
+SCRATCH_NOT_PHOTOS = frozenset(
+    {
+        "Indoors/bedroom1.gif",
+        "Indoors/bedroom2.gif",
+        "Indoors/party-room.jpg",
+        "Indoors/room1.jpg",
+        "Indoors/room2.jpg",
+        "Indoors/room3.jpg",
+        "Indoors/spotlight-stage.jpg",
+        "Nature/desert.gif",
+        "Nature/stars.gif",
+        "Nature/underwater.gif",
+        "Nature/woods-and-bench.jpg",
+        "Nature/woods.gif",
+        "Outdoors/brick-wall1.jpg",
+        "Outdoors/graffiti.jpg",
+        "Outdoors/night-city-with-street.gif",
+        "Outdoors/night-city.gif",
+        "Outdoors/school1.gif",
+        "Outdoors/school2.jpg",
+        "Outdoors/train-tracks3.gif",
+        "Sports/basketball-court2.png",
+    }
+)
+TUXPAINT_DIR = "usr/share/tuxpaint/templates"
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
+
+
+class Candidate(NamedTuple):
+    """An image file that name rules call a photograph, before screening.
+
+    ``name`` is the output path without suffix, ``<package>/<sanitized path>``; ``source`` is
+    where it came from (for the manifest), ``<file>`` or ``<file.rcc>:/<resource path>``.
+    """
+
+    name: str
+    data: bytes
+    source: str = ""
+
+
+class Screened(NamedTuple):
+    """Verdict on one candidate: ``reason`` is None when kept, else one of :data:`DROP_REASONS`.
+
+    ``data`` holds the bytes to write (``name + ".jpg"``) for kept photos, else ``b""``.
+    """
+
+    name: str
+    source: str
+    reason: str | None
+    width: int = 0
+    height: int = 0
+    colorfulness: float = 0.0
+    data: bytes = b""
+
+
+@dataclass
+class SampleReport:
+    """What :func:`build_sample_set` did; ``changed`` is False when ``out_dir`` already matched."""
+
+    out_dir: Path
+    kept: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, list[str]] = field(default_factory=lambda: {r: [] for r in DROP_REASONS})
+    changed: bool = True
+
+    @property
+    def n_kept(self) -> int:
+        return sum(self.kept.values())
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(len(v) for v in self.dropped.values())
+
+    def summary(self) -> str:
+        kept = ", ".join(f"{p} {n}" for p, n in self.kept.items())
+        dropped = ", ".join(f"{r} {len(self.dropped[r])}" for r in DROP_REASONS)
+        state = "written" if self.changed else "unchanged"
+        return f"kept {self.n_kept} photos ({kept})\ndropped {self.n_dropped} ({dropped})\n{self.out_dir}: {state}"
+
+
+class FetchError(RuntimeError):
+    """apt-get or dpkg is missing or failed; the message says what to run."""
+
+
+# --- fetching ------------------------------------------------------------------------------------
+
+
+def _run(cmd: list[str], cwd: Path, hint: str) -> None:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise FetchError(f"{cmd[0]} not found; {hint}") from None
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise FetchError(f"`{' '.join(cmd)}` failed in {cwd} (exit {proc.returncode}):\n{tail}\n{hint}")
+
+
+def fetch_packages(cache_dir: str | os.PathLike[str], packages: Iterable[str] = PACKAGES) -> Path:
+    """Download and unpack ``packages`` under ``cache_dir``; return ``<cache>/root``.
+
+    ``<cache>/debs/<pkg>_*.deb`` come from ``apt-get download`` (skipped when present, so a
+    second run needs no network) and unpack into ``<cache>/root/<pkg>/`` with ``dpkg -x``
+    (skipped when its stamp names the same .deb). Unpacking goes through a temporary folder,
+    so an interrupted run never leaves a half-unpacked tree that looks done.
+
+    Raises:
+        FetchError: apt-get or dpkg is missing or fails.
+    """
+    cache = Path(cache_dir).expanduser()
+    debs, root = cache / "debs", cache / "root"
+    debs.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    packages = list(packages)
+
+    missing = [p for p in packages if not sorted(debs.glob(f"{p}_*.deb"))]
+    if missing:
+        log.info("downloading %s into %s", " ".join(missing), debs)
+        _run(
+            ["apt-get", "download", *missing],
+            debs,
+            f"run `sudo apt-get update` (the package lists may be missing) and retry, or put "
+            f"{', '.join(p + '_*.deb' for p in missing)} into {debs} by hand",
+        )
+    for package in packages:
+        found = sorted(debs.glob(f"{package}_*.deb"))
+        if not found:
+            raise FetchError(f"apt-get download left no {package}_*.deb in {debs}")
+        if len(found) > 1:
+            log.warning("several %s .debs in %s, using %s", package, debs, found[-1].name)
+        deb = found[-1]
+        dest, stamp = root / package, root / f"{package}.deb-name"
+        if dest.is_dir() and stamp.is_file() and stamp.read_text() == deb.name:
+            continue
+        log.info("unpacking %s", deb.name)
+        tmp = root / f".{package}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        _run(["dpkg", "-x", str(deb), str(tmp)], root, "dpkg -x needs dpkg (`apt-get install dpkg`)")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+        stamp.write_text(deb.name)
+    return root
+
+
+# --- collecting ----------------------------------------------------------------------------------
+
+
+def _sanitize(parts: Iterable[str]) -> str:
+    """Flat, stable file name: path parts joined by ``__``, odd characters to ``_``, no suffix."""
+    parts = list(parts)
+    parts[-1] = os.path.splitext(parts[-1])[0]
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts)
+
+
+def _gcompris(tree: Path) -> Iterator[Candidate]:
+    for bundle, (include, exclude) in GCOMPRIS_RULES.items():
+        rcc = tree / GCOMPRIS_RCC_DIR / f"{bundle}.rcc"
+        if not rcc.is_file():
+            raise FileNotFoundError(f"{rcc}: GCompris resource bundle missing from the package")
+        for resource, data in iter_rcc(rcc):
+            rel = resource.split("/resource/", 1)[-1]
+            if any(fnmatchcase(rel, p) for p in include) and not any(fnmatchcase(rel, p) for p in exclude):
+                yield Candidate(
+                    f"gcompris-qt-data/{_sanitize([bundle, *rel.split('/')])}",
+                    data,
+                    f"/{GCOMPRIS_RCC_DIR}/{bundle}.rcc:/{resource}",
+                )
+
+
+def _files(tree: Path, package: str, base: str, pattern: str, skip: frozenset[str]) -> Iterator[Candidate]:
+    for path in sorted((tree / base).glob(pattern)):
+        rel = path.relative_to(tree / base).as_posix()
+        if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES and rel not in skip and "thumb" not in rel:
+            yield Candidate(f"{package}/{_sanitize(rel.split('/'))}", path.read_bytes(), f"/{base}/{rel}")
+
+
+def collect_candidates(root: str | os.PathLike[str]) -> list[Candidate]:
+    """Every image the name rules call a photograph, sorted by name, from ``<root>/<package>/``.
+
+    Raises:
+        ValueError: two sources sanitize to the same output name, or a ``.rcc`` is corrupt.
+    """
+    root = Path(root)
+    candidates = [
+        *_gcompris(root / "gcompris-qt-data"),
+        *_files(root / "scratch", "scratch", SCRATCH_DIR, "*/*", SCRATCH_NOT_PHOTOS),
+        *_files(root / "tuxpaint-data", "tuxpaint-data", TUXPAINT_DIR, "*", frozenset()),
+    ]
+    candidates.sort(key=lambda c: c.name)
+    for a, b in zip(candidates, candidates[1:], strict=False):
+        if a.name == b.name:
+            raise ValueError(f"{a.source} and {b.source} would both be written as {a.name}.jpg")
+    return candidates
+
+
+# --- screening -----------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> tuple[Image.Image, Image.Image]:
+    """(opened file, its first frame as 8-bit RGB); transparency composited over white.
+
+    White, not the stored RGB under alpha 0, which is undefined (often black) and would leave
+    fake edges; GCompris shows its cut-outs on light backgrounds.
+    """
+    image = Image.open(io.BytesIO(data))
+    image.load()  # first frame only for GIF/animated WebP; raises here on truncated data
+    frame = image
+    if frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in frame.info:
+        rgba = frame.convert("RGBA")
+        frame = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        frame.alpha_composite(rgba)
+    return image, frame.convert("RGB")
+
+
+def _encode(image: Image.Image, rgb: Image.Image, data: bytes) -> bytes:
+    """Source bytes for plain RGB JPEGs (no generation loss), else JPEG q95 4:4:4 with its ICC."""
+    if image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(0x0112, 1) == 1:
+        return data
+    out = io.BytesIO()
+    icc = image.info.get("icc_profile")
+    rgb.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True, **({"icc_profile": icc} if icc else {}))
+    return out.getvalue()
+
+
+def screen(
+    candidates: Iterable[Candidate | tuple[str, bytes]],
+    *,
+    min_side: int = MIN_SIDE,
+    min_colorfulness: float = MIN_COLORFULNESS,
+) -> Iterator[Screened]:
+    """Judge candidates in the given order; yield one :class:`Screened` each, lazily.
+
+    Drops a candidate that does not decode (``unreadable``), whose short side is under
+    ``min_side`` (``too small``), whose colorfulness is under ``min_colorfulness`` (``gray``), or
+    whose decoded pixels equal an earlier kept one's (``duplicate``: hashing pixels, not file
+    bytes, also catches re-encodings). Plain ``(name, bytes)`` tuples are accepted.
+    """
+    seen: dict[str, str] = {}
+    for item in candidates:
+        c = Candidate(*item)
+        try:
+            image, rgb = _decode(c.data)
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+            log.debug("%s: unreadable (%s)", c.name, e)
+            yield Screened(c.name, c.source, UNREADABLE)
+            continue
+        w, h = rgb.size
+        if min(w, h) < min_side:
+            yield Screened(c.name, c.source, TOO_SMALL, w, h)
+            continue
+        pixels = np.array(rgb)  # a writable copy: torch.from_numpy warns on read-only arrays
+        score = float(colorfulness(torch.from_numpy(pixels).permute(2, 0, 1)))
+        if score < min_colorfulness:
+            yield Screened(c.name, c.source, GRAY, w, h, score)
+            continue
+        digest = hashlib.sha256(f"{w}x{h}:".encode() + pixels.tobytes()).hexdigest()
+        if digest in seen:
+            log.debug("%s: same pixels as %s", c.name, seen[digest])
+            yield Screened(c.name, c.source, DUPLICATE, w, h, score)
+            continue
+        seen[digest] = c.name
+        yield Screened(c.name, c.source, None, w, h, score, _encode(image, rgb, c.data))
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    def files(d: Path) -> list[str]:
+        return sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+
+    names = files(a)
+    return names == files(b) and all(filecmp.cmp(a / n, b / n, shallow=False) for n in names)
+
+
+def _replace(tmp: Path, out: Path) -> bool:
+    """Put the finished ``tmp`` at ``out``; False (and ``tmp`` removed) when they already match."""
+    if out.exists():
+        if _same_tree(tmp, out):
+            shutil.rmtree(tmp)
+            return False
+        # Two renames: readers see the old set or the new one, never a mix.
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+    return True
+
+
+def build_sample_set(
+    out_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    min_side: int = MIN_SIDE,
+    min_colorfulness: float = MIN_COLORFULNESS,
+) -> SampleReport:
+    """Fetch, select, screen and write the sample photo set into ``out_dir``.
+
+    Deterministic (sorted names, deterministic encoder) and idempotent: the set is built in a
+    hidden sibling folder, then swapped in only if it differs from ``out_dir``, so a second run
+    rewrites nothing and, with the .debs cached, downloads nothing. ``cache_dir`` defaults to
+    :data:`DEFAULT_CACHE_DIR`.
+
+    Raises:
+        FetchError: apt-get or dpkg is missing or fails.
+        FileExistsError: ``out_dir`` holds something other than a set built by this function.
+    """
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise FileExistsError(f"{out}: exists and is not a sample set (no {MANIFEST}); refusing to replace it")
+    root = fetch_packages(DEFAULT_CACHE_DIR if cache_dir is None else cache_dir)
+    candidates = collect_candidates(root)
+    log.info("screening %d candidate photos", len(candidates))
+
+    report = SampleReport(out, kept={p: 0 for p in PACKAGES})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        rows = []
+        for s in screen(candidates, min_side=min_side, min_colorfulness=min_colorfulness):
+            if s.reason is not None:
+                report.dropped[s.reason].append(s.name)
+                continue
+            package = s.name.split("/", 1)[0]
+            report.kept[package] += 1
+            path = tmp / f"{s.name}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s.data)
+            rows.append((f"{s.name}.jpg", package, s.source, str(s.width), str(s.height), f"{s.colorfulness:.2f}"))
+        for package in PACKAGES:
+            copyright_file = root / package / "usr/share/doc" / package / "copyright"
+            if not copyright_file.is_file():
+                raise FileNotFoundError(f"{copyright_file}: the package's license terms are missing")
+            (tmp / package).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(copyright_file, tmp / package / "COPYRIGHT")
+        lines = ["\t".join(MANIFEST_COLUMNS), *("\t".join(r) for r in rows)]
+        (tmp / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        report.changed = _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``colorize data sample DIR [--cache-dir CACHE]``: build the set, print its counts."""
+    parser = argparse.ArgumentParser(
+        prog="colorize data sample",
+        description="Build a folder of real color photographs from Debian packages "
+        f"({', '.join(PACKAGES)}), fetched with apt-get download; no other network access.",
+    )
+    parser.add_argument("dir", type=Path, help="output folder (created, or updated if built by this command)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="where .debs and their unpacked trees are kept"
+    )
+    parser.add_argument("--min-side", type=int, default=MIN_SIDE, help="drop photos whose short side is smaller")
+    parser.add_argument(
+        "--min-colorfulness",
+        type=float,
+        default=MIN_COLORFULNESS,
+        help="drop photos less colorful than this (Hasler-Süsstrunk, 0-255 scale)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each dropped photo")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.verbose:  # only ours: PIL's debug output is noise here
+        logging.getLogger("colorize").setLevel(logging.DEBUG)
+    try:
+        report = build_sample_set(
+            args.dir, args.cache_dir, min_side=args.min_side, min_colorfulness=args.min_colorfulness
+        )
+    except (FetchError, FileExistsError, FileNotFoundError, ValueError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    print(report.summary())
+    if args.verbose:
+        for reason in DROP_REASONS:
+            for name in report.dropped[reason]:
+                print(f"  dropped ({reason}): {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""The sample-set builder: name rules, screening filters and output on data made in tmp_path.
+
+Only ``test_build_from_debian_registry`` needs the network (the Debian registry).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from colorize.data import sample
+from colorize.data.sample import (
+    DUPLICATE,
+    GRAY,
+    MANIFEST,
+    PACKAGES,
+    TOO_SMALL,
+    UNREADABLE,
+    Candidate,
+    FetchError,
+    build_sample_set,
+    collect_candidates,
+    fetch_packages,
+    main,
+    screen,
+)
+
+
+def _colorful(w: int = 160, h: int = 130, seed: int = 0) -> np.ndarray:
+    """Smooth color ramps plus noise: colorfulness far above the threshold."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([255 * x / w, 255 * y / h, 255 * (1 - x / w)], axis=-1)
+    return np.clip(rgb + rng.normal(0, 4, rgb.shape), 0, 255).astype(np.uint8)
+
+
+def _encode(pixels: np.ndarray, fmt: str, **kwargs) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+# --- screening -----------------------------------------------------------------------------------
+
+
+def test_screen_drops_each_kind_and_keeps_the_photo():
+    photo = _colorful()
+    gray = np.repeat(_colorful()[..., :1], 3, axis=-1)
+    candidates = [
+        ("p/photo", _encode(photo, "PNG")),
+        ("p/tiny", _encode(_colorful(60, 40, seed=1), "PNG")),
+        ("p/gray", _encode(gray, "JPEG", quality=90)),
+        ("p/same_pixels_as_photo", _encode(photo, "WEBP", lossless=True)),  # other bytes, same pixels
+        ("p/corrupt", _encode(_colorful(seed=2), "PNG")[:200]),
+        ("p/not_an_image", b"hello"),
+    ]
+    verdicts = {s.name: s for s in screen(candidates, min_side=128, min_colorfulness=5.0)}
+    assert {n: s.reason for n, s in verdicts.items()} == {
+        "p/photo": None,
+        "p/tiny": TOO_SMALL,
+        "p/gray": GRAY,
+        "p/same_pixels_as_photo": DUPLICATE,
+        "p/corrupt": UNREADABLE,
+        "p/not_an_image": UNREADABLE,
+    }
+    kept = verdicts["p/photo"]
+    assert (kept.width, kept.height) == (160, 130)
+    assert kept.colorfulness > 20
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert image.format == "JPEG"
+        assert JpegImagePlugin.get_sampling(image) == 0  # 4:4:4: chroma kept at full resolution
+    assert np.abs(_decode(kept.data) - photo).mean() < 3  # q95: close to the source
+    assert all(s.data == b"" for s in verdicts.values() if s.reason)
+
+
+def test_screen_thresholds_are_parameters():
+    tiny = ("p/tiny", _encode(_colorful(60, 40), "PNG"))
+    assert next(screen([tiny], min_side=128)).reason == TOO_SMALL
+    assert next(screen([tiny], min_side=32)).reason is None
+    assert next(screen([tiny], min_side=32, min_colorfulness=1000)).reason == GRAY
+
+
+def test_screen_first_of_duplicates_wins_in_given_order():
+    data = _encode(_colorful(), "PNG")
+    reasons = [s.reason for s in screen([Candidate("a/x", data), Candidate("b/y", data)])]
+    assert reasons == [None, DUPLICATE]
+
+
+def test_screen_copies_rgb_jpeg_sources_byte_for_byte():
+    data = _encode(_colorful(), "JPEG", quality=80)
+    (kept,) = screen([("p/photo", data)])
+    assert kept.data == data
+
+
+def test_screen_composites_transparency_over_white():
+    rgba = np.zeros((140, 140, 4), np.uint8)  # black where transparent: must not show
+    rgba[:70, :, :3] = _colorful(140, 70)
+    rgba[:70, :, 3] = 255
+    (kept,) = screen([("p/cutout", _encode(rgba, "PNG"))])
+    assert kept.reason is None
+    assert _decode(kept.data)[80:].min() > 245
+
+
+def test_screen_reads_first_gif_frame():
+    frames = [Image.fromarray(_colorful(seed=s)).convert("P") for s in range(2)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
+    (kept,) = screen([("p/anim", out.getvalue())])
+    assert kept.reason is None
+    assert np.abs(_decode(kept.data) - np.asarray(frames[0].convert("RGB"))).mean() < 3
+
+
+# --- name rules ----------------------------------------------------------------------------------
+
+
+def _fake_root(tmp_path, photo: bytes) -> tuple:
+    """Package trees shaped like the real ones; GCompris' .rcc contents come from fake_rcc."""
+    root = tmp_path / "root"
+    rcc_dir = root / "gcompris-qt-data" / sample.GCOMPRIS_RCC_DIR
+    rcc_dir.mkdir(parents=True)
+    for bundle in sample.GCOMPRIS_RULES:
+        (rcc_dir / f"{bundle}.rcc").write_bytes(b"")
+    prefix = "gcompris/src/activities"
+    fake_rcc = {
+        "categorization": [
+            f"{prefix}/categorization/resource/images/fishes/fish1.webp",
+            f"{prefix}/categorization/resource/images/alphabets/alphabets.webp",
+            f"{prefix}/categorization/resource/images/tools/hammer.svg",
+            f"{prefix}/categorization/resource/README",
+        ],
+        "details": [
+            f"{prefix}/details/resource/image/TajMahal_background.webp",
+            f"{prefix}/details/resource/image/TajMahal_0.webp",
+            f"{prefix}/details/resource/image/Van_Gogh_The_Night_Cafe_background.webp",
+            f"{prefix}/details/resource/image/VincentVanGogh0012_background.webp",
+            f"{prefix}/details/resource/image/Gogh4_background.webp",
+            f"{prefix}/details/resource/image/PortraitOfPereTanguy_background.webp",
+            f"{prefix}/details/resource/image/Eglise_dAuvers-sur-Oise_background.webp",
+        ],
+        "clickgame": [f"{prefix}/clickgame/resource/sea1.webp", f"{prefix}/clickgame/resource/f00.webp"],
+        "erase": [f"{prefix}/erase/resource/gorilla.webp", f"{prefix}/erase/Erase.qml"],
+    }
+    for files, base in [
+        (["Nature/lake.jpg", "Nature/woods.gif", "Nature/scratchthumbs.db", "xy-grid.gif"], sample.SCRATCH_DIR),
+        (["sheep.jpg", "sheep-thumb.png"], sample.TUXPAINT_DIR),
+    ]:
+        package = "scratch" if base == sample.SCRATCH_DIR else "tuxpaint-data"
+        for f in files:
+            (root / package / base / f).parent.mkdir(parents=True, exist_ok=True)
+            (root / package / base / f).write_bytes(photo)
+    for package in PACKAGES:
+        doc = root / package / "usr/share/doc" / package
+        doc.mkdir(parents=True, exist_ok=True)
+        (doc / "copyright").write_text(f"{package} license\n")
+
+    def fake_iter_rcc(path):
+        for resource in fake_rcc.get(path.stem, []):
+            yield resource, photo
+
+    return root, fake_iter_rcc
+
+
+def test_collect_candidates_applies_name_rules(tmp_path, monkeypatch):
+    root, fake_iter_rcc = _fake_root(tmp_path, b"bytes")
+    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
+    candidates = collect_candidates(root)
+    assert [c.name for c in candidates] == [
+        "gcompris-qt-data/categorization__images__fishes__fish1",
+        "gcompris-qt-data/clickgame__sea1",
+        "gcompris-qt-data/details__image__TajMahal_background",
+        "gcompris-qt-data/erase__gorilla",
+        "scratch/Nature__lake",
+        "tuxpaint-data/sheep",
+    ]
+    by_name = {c.name: c for c in candidates}
+    assert by_name["gcompris-qt-data/erase__gorilla"].source == (
+        f"/{sample.GCOMPRIS_RCC_DIR}/erase.rcc:/gcompris/src/activities/erase/resource/gorilla.webp"
+    )
+    assert by_name["scratch/Nature__lake"].source == f"/{sample.SCRATCH_DIR}/Nature/lake.jpg"
+
+
+def test_sanitize_is_flat_and_safe():
+    assert sample._sanitize(["Nature", "beach malibu (1).jpg"]) == "Nature__beach_malibu__1_"
+    assert sample._sanitize(["details", "image", "Été.webp"]) == "details__image___t_"
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """build_sample_set with the fetch replaced by a fake package tree; returns that root."""
+    root, fake_iter_rcc = _fake_root(tmp_path, _encode(_colorful(), "PNG"))
+    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
+    monkeypatch.setattr(sample, "fetch_packages", lambda cache_dir: root)
+    return root
+
+
+def _tree(d) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_build_writes_photos_manifest_and_copyrights(tmp_path, offline):
+    out = tmp_path / "sample"
+    report = build_sample_set(out, tmp_path / "cache")
+    # One photo's bytes everywhere: the first (in name order) is kept, the rest are duplicates.
+    assert report.kept == {"gcompris-qt-data": 1, "scratch": 0, "tuxpaint-data": 0}
+    assert len(report.dropped[DUPLICATE]) == 5
+    files = _tree(out)
+    assert set(files) == {
+        MANIFEST,
+        "gcompris-qt-data/categorization__images__fishes__fish1.jpg",
+        *(f"{p}/COPYRIGHT" for p in PACKAGES),
+    }
+    assert files["scratch/COPYRIGHT"] == b"scratch license\n"
+    header, row = files[MANIFEST].decode().splitlines()
+    assert header.split("\t") == list(sample.MANIFEST_COLUMNS)
+    name, package, source, w, h, cf = row.split("\t")
+    assert (name, package, w, h) == ("gcompris-qt-data/categorization__images__fishes__fish1.jpg",
+                                     "gcompris-qt-data", "160", "130")  # fmt: skip
+    assert source.endswith(
+        "categorization.rcc:/gcompris/src/activities/categorization/resource/images/fishes/fish1.webp"
+    )
+    assert float(cf) > 5
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+
+
+def test_build_is_idempotent_and_replaces_changed_sets(tmp_path, offline):
+    out = tmp_path / "sample"
+    assert build_sample_set(out).changed
+    first = _tree(out)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = build_sample_set(out)
+    assert not again.changed
+    assert _tree(out) == first
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes  # untouched, not rewritten
+
+    (out / "gcompris-qt-data" / "stale.jpg").write_bytes(b"left over")
+    assert build_sample_set(out).changed
+    assert _tree(out) == first
+
+
+def test_build_refuses_to_replace_a_foreign_folder(tmp_path, offline):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "mine.jpg").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="photos"):
+        build_sample_set(out)
+    assert (out / "mine.jpg").read_bytes() == b"precious"
+
+
+def test_main_prints_one_summary(tmp_path, offline, capsys):
+    assert main([str(tmp_path / "sample"), "--cache-dir", str(tmp_path / "cache")]) == 0
+    printed = capsys.readouterr().out
+    assert "kept 1 photos (gcompris-qt-data 1, scratch 0, tuxpaint-data 0)" in printed
+    assert "dropped 5 (too small 0, gray 0, duplicate 5, unreadable 0)" in printed
+
+
+# --- fetching ------------------------------------------------------------------------------------
+
+
+def test_fetch_without_apt_get_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(FetchError, match=r"apt-get not found.*\.deb"):
+        fetch_packages(tmp_path / "cache")
+
+
+def test_fetch_skips_download_when_debs_are_cached(tmp_path, monkeypatch):
+    debs = tmp_path / "cache" / "debs"
+    debs.mkdir(parents=True)
+    for p in PACKAGES:
+        (debs / f"{p}_1.0_all.deb").write_bytes(b"not really a deb")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # apt-get would fail if it ran
+    with pytest.raises(FetchError, match="dpkg"):  # it got past the download to the unpacking
+        fetch_packages(tmp_path / "cache")
+
+
+@pytest.mark.registry
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("dpkg") is None, reason="needs apt-get and dpkg")
+def test_build_from_debian_registry(tmp_path):
+    out = tmp_path / "sample"
+    report = build_sample_set(out, tmp_path / "cache")
+    assert report.kept["gcompris-qt-data"] >= 250
+    assert report.kept["scratch"] >= 45
+    assert report.kept["tuxpaint-data"] >= 15
+    rows = (out / MANIFEST).read_text().splitlines()[1:]
+    assert len(rows) == report.n_kept
+    for row in rows:
+        name, _, _, w, h, _ = row.split("\t")
+        with Image.open(out / name) as image:
+            assert image.size == (int(w), int(h)) and image.mode == "RGB"
+    assert not build_sample_set(out, tmp_path / "cache").changed
