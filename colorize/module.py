@@ -1,0 +1,217 @@
+"""The conditional GAN's training logic, and nothing else.
+
+Networks, losses and optimizers are injected (chosen in YAML by ``class_path``), so the
+paper's four experiments differ only in configuration. Evaluation, pictures and
+checkpoints live in callbacks (:mod:`colorize.callbacks`, :mod:`colorize.evaluation`).
+
+Batches arrive as produced by :class:`colorize.data.datamodule.ColorizationDataModule`
+after ``on_after_batch_transfer``: ``L (B, 1, H, W)`` in [-1, 1] and ``ab (B, 2, H, W)``
+in about [-1, 1], already on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import nn
+
+from colorize.losses import GANLoss
+from colorize.metrics import PixelAccuracy
+
+
+def paper_adam(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """Adam as in the paper's code (and pix2pix): lr 2e-4, betas (0.5, 0.999).
+
+    beta1 = 0.5 rather than Adam's 0.9: with two players, a long momentum keeps pushing
+    in a direction the other player has already made wrong.
+    """
+    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+
+
+class ColorizationGAN(L.LightningModule):
+    """pix2pix-style conditional GAN: G maps L to ab, D judges ``cat(L, ab)`` patch by patch.
+
+    Args:
+        generator: ``(B, 1, H, W)`` L in [-1, 1] -> ``(B, 2, H, W)`` ab in [-1, 1].
+        discriminator: ``(B, 3, H, W)`` ``cat(L, ab)`` -> patch logits ``(B, 1, h, w)``.
+        generator_optimizer, discriminator_optimizer: callables taking parameters
+            (``OptimizerCallable`` in the CLI); default: the paper's Adam.
+        gan_mode: ``vanilla`` (the paper: BCE with logits) or ``lsgan`` (least squares).
+        lambda_l1: weight of the L1 term (the paper's λ = 100).
+        perceptual_loss: optional module ``(ab_fake, ab_real) -> scalar`` (the paper's
+            third experiment uses :class:`colorize.losses.PerceptualLoss`).
+        lambda_perceptual: its weight (the paper's future work asks for this knob).
+        l1_warmup_epochs: epochs of L1(+perceptual)-only generator training before the
+            adversarial game starts (the tutorial the paper builds on pretrains its
+            ResNet18 UNet this way); 0 = the paper.
+        lr_decay_epochs: pix2pix's schedule: keep the learning rate for
+            ``max_epochs - lr_decay_epochs`` epochs, then decay it linearly to zero; 0 = off.
+        channels_last: run both networks in channels-last memory format (several times
+            faster with bf16 on CPUs with AMX/AVX-512 and on tensor-core GPUs).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        generator_optimizer: OptimizerCallable = paper_adam,
+        discriminator_optimizer: OptimizerCallable = paper_adam,
+        gan_mode: Literal["vanilla", "lsgan"] = "vanilla",
+        lambda_l1: float = 100.0,
+        perceptual_loss: nn.Module | None = None,
+        lambda_perceptual: float = 1.0,
+        l1_warmup_epochs: int = 0,
+        lr_decay_epochs: int = 0,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if lambda_l1 < 0 or lambda_perceptual < 0:
+            raise ValueError(f"model.lambda_l1 and model.lambda_perceptual must be >= 0, got {lambda_l1}, {lambda_perceptual}")
+        if l1_warmup_epochs < 0 or lr_decay_epochs < 0:
+            raise ValueError("model.l1_warmup_epochs and model.lr_decay_epochs must be >= 0")
+        # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer"]
+        )
+        # Two optimizers alternate within one batch: Lightning's automatic loop cannot express that.
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.perceptual_loss = perceptual_loss
+        self.gan_loss = GANLoss(gan_mode)
+        self._generator_optimizer = generator_optimizer
+        self._discriminator_optimizer = discriminator_optimizer
+        # Validation monitoring (and the "best" checkpoint) use the paper's metric.
+        self.val_pixel_accuracy = PixelAccuracy()
+
+    # ----------------------------------------------------------------- setup
+    def configure_optimizers(self):
+        opt_g = self._generator_optimizer(self.generator.parameters())
+        opt_d = self._discriminator_optimizer(self.discriminator.parameters())
+        decay = self.hparams.lr_decay_epochs
+        if not decay:
+            return [opt_g, opt_d]
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+        if not max_epochs or max_epochs < 0:
+            raise ValueError("model.lr_decay_epochs needs a finite trainer.max_epochs")
+        constant_epochs = max(0, max_epochs - decay)
+
+        def linear_decay(epoch: int) -> float:
+            # pix2pix: 1.0 for the first epochs, then a straight line that reaches 0 after the last one.
+            return 1.0 - max(0, epoch + 1 - constant_epochs) / float(decay + 1)
+
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, linear_decay) for opt in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers
+
+    def on_fit_start(self) -> None:
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        """Colorize: normalized L ``(B, 1, H, W)`` -> normalized ab ``(B, 2, H, W)``."""
+        return self.generator(self._prepare(L))
+
+    # -------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._log_skipped_files(batch)
+        L, ab_real = self._prepare(batch["L"]), self._prepare(batch["ab"])
+        if L.shape[0] == 0:  # every file of this batch was unreadable or colorless
+            return
+        opt_g, opt_d = self.optimizers()
+        adversarial = self.current_epoch >= self.hparams.l1_warmup_epochs
+        # One generator pass serves both steps: D sees it detached, G backpropagates through it.
+        ab_fake = self.generator(L)
+        logs: dict[str, torch.Tensor] = {}
+
+        if adversarial:
+            with self.toggled_optimizer(opt_d):
+                logits_real = self.discriminator(torch.cat([L, ab_real], dim=1))
+                # detach: the D step must not send gradients into G.
+                logits_fake = self.discriminator(torch.cat([L, ab_fake.detach()], dim=1))
+                loss_d_real = self.gan_loss(logits_real, target_is_real=True)
+                loss_d_fake = self.gan_loss(logits_fake, target_is_real=False)
+                # ½: as pix2pix, slows D relative to G.
+                loss_d = 0.5 * (loss_d_real + loss_d_fake)
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(loss_d)
+                opt_d.step()
+            logs |= {
+                "train/d_loss": loss_d,
+                "train/d_loss_real": loss_d_real,
+                "train/d_loss_fake": loss_d_fake,
+                "train/d_real": self._discriminator_score(logits_real),
+                "train/d_fake": self._discriminator_score(logits_fake),
+            }
+
+        with self.toggled_optimizer(opt_g):
+            loss_l1 = torch.nn.functional.l1_loss(ab_fake.float(), ab_real.float())
+            loss_g = self.hparams.lambda_l1 * loss_l1
+            if adversarial:
+                # D's parameters are frozen by the toggle; gradients still flow through D into ab_fake.
+                loss_gan = self.gan_loss(self.discriminator(torch.cat([L, ab_fake], dim=1)), target_is_real=True)
+                loss_g = loss_g + loss_gan
+                logs["train/g_gan"] = loss_gan
+            if self.perceptual_loss is not None:
+                loss_perceptual = self.perceptual_loss(ab_fake, ab_real)
+                loss_g = loss_g + self.hparams.lambda_perceptual * loss_perceptual
+                logs["train/g_perceptual"] = loss_perceptual
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+        logs |= {"train/g_l1": loss_l1, "train/g_loss": loss_g}
+        self.log_dict({k: v.detach().float() for k, v in logs.items()}, on_step=True, on_epoch=True, prog_bar=False)
+        self.log("g_l1", loss_l1.detach().float(), prog_bar=True, logger=False)
+
+    def _discriminator_score(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mean D output as a probability (vanilla) or raw score (lsgan): the paper's D(real)/D(fake) curves."""
+        logits = logits.detach().float()
+        return torch.sigmoid(logits).mean() if self.hparams.gan_mode == "vanilla" else logits.mean()
+
+    def _log_skipped_files(self, batch: dict[str, Any]) -> None:
+        for reason in ("unreadable", "gray"):
+            count = batch.get(f"skipped_{reason}")
+            if count is not None:
+                # Summed over the epoch and over DDP ranks: the number of files the loader dropped.
+                self.log(f"data/skipped_{reason}", torch.as_tensor(count, dtype=torch.float32, device=self.device),
+                         on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        # Manual optimization: schedulers are ours to step, once per epoch (pix2pix's cadence).
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    # ------------------------------------------------------- val/test/predict
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Pixel accuracy for monitoring; the prediction is returned for the picture callback."""
+        ab_fake = self(batch["L"]).float()
+        if ab_fake.shape[0]:
+            self.val_pixel_accuracy.update(ab_fake, batch["ab"].float())
+        return {"ab_fake": ab_fake}
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_pixel_accuracy.update_count:
+            self.log_dict({f"val/{k}": v for k, v in self.val_pixel_accuracy.compute().items()}, prog_bar=True)
+        self.val_pixel_accuracy.reset()
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"ab_fake": self(batch["L"]).float()}
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        """Full-resolution colorization of each photo of the batch (see :mod:`colorize.inference`)."""
+        from colorize.inference import colorize_image
+
+        size = self.trainer.datamodule.hparams.image_size if self.trainer.datamodule is not None else 256
+        return [
+            {"image": colorize_image(self.generator, image, target_size=size), "path": path}
+            for image, path in zip(batch["image"], batch["path"], strict=True)
+        ]

@@ -1,0 +1,157 @@
+"""The GAN's training logic: who updates what, losses, schedules, precision, resume."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.models.patchgan import PatchGAN
+from colorize.models.unet import UNet
+from colorize.module import ColorizationGAN
+
+
+def tiny_data(root, tmp_path, **overrides) -> ColorizationDataModule:
+    options = dict(
+        root=str(root), image_size=32, batch_size=2, num_workers=0, draw_size=None, train_size=None,
+        val_size=2, test_size=2, pin_memory=False, split_file=str(tmp_path / "split.json"),
+    )
+    options.update(overrides)
+    return ColorizationDataModule(**options)
+
+
+def tiny_gan(**overrides) -> ColorizationGAN:
+    torch.manual_seed(0)
+    return ColorizationGAN(UNet(base_width=4, depth=2), PatchGAN(base_width=4, num_layers=2), **overrides)
+
+
+def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
+    options = dict(
+        accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=str(tmp_path),
+    )
+    options.update(overrides)
+    return L.Trainer(**options)
+
+
+class StepRecorder:
+    """Records, for each optimizer step, which networks it changed and which were trainable (not frozen)."""
+
+    def __init__(self) -> None:
+        self.module: ColorizationGAN | None = None
+        self.steps: list[dict] = []
+
+    def optimizer(self, name: str):
+        recorder = self
+
+        class RecordingAdam(torch.optim.Adam):
+            def step(self, closure=None):
+                module = recorder.module
+                nets = {"generator": module.generator, "discriminator": module.discriminator}
+                before = {k: [p.detach().clone() for p in net.parameters()] for k, net in nets.items()}
+                trainable = {k: any(p.requires_grad for p in net.parameters()) for k, net in nets.items()}
+                result = super().step(closure)
+                changed = {k: any(not torch.equal(a, p) for a, p in zip(before[k], net.parameters(), strict=True))
+                           for k, net in nets.items()}
+                recorder.steps.append({"optimizer": name, "changed": changed, "trainable": trainable})
+                return result
+
+        return lambda params: RecordingAdam(params, lr=1e-3, betas=(0.5, 0.999))
+
+
+def test_discriminator_step_updates_only_d_and_generator_step_only_g(photo_folder, tmp_path):
+    recorder = StepRecorder()
+    model = tiny_gan(generator_optimizer=recorder.optimizer("G"), discriminator_optimizer=recorder.optimizer("D"))
+    recorder.module = model
+    tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0).fit(model, tiny_data(photo_folder, tmp_path))
+    assert [s["optimizer"] for s in recorder.steps] == ["D", "G"]
+    d_step, g_step = recorder.steps
+    assert d_step["changed"] == {"generator": False, "discriminator": True}
+    assert d_step["trainable"] == {"generator": False, "discriminator": True}  # the toggle froze G
+    assert g_step["changed"] == {"generator": True, "discriminator": False}
+    assert g_step["trainable"] == {"generator": True, "discriminator": False}
+
+
+def test_l1_warmup_trains_generator_alone_then_the_game_starts(photo_folder, tmp_path):
+    recorder = StepRecorder()
+    model = tiny_gan(generator_optimizer=recorder.optimizer("G"), discriminator_optimizer=recorder.optimizer("D"),
+                     l1_warmup_epochs=1)
+    recorder.module = model
+    trainer = tiny_trainer(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0)
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    assert [s["optimizer"] for s in recorder.steps] == ["G", "D", "G"]
+
+
+def test_linear_lr_decay_reaches_zero_after_the_last_epoch(photo_folder, tmp_path):
+    model = tiny_gan(lr_decay_epochs=2)
+    seen = []
+
+    class LrProbe(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.append([opt.param_groups[0]["lr"] for opt in trainer.optimizers])
+
+    trainer = tiny_trainer(tmp_path, max_epochs=4, limit_train_batches=1, limit_val_batches=0, callbacks=[LrProbe()])
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    lrs = [g for g, _ in seen]
+    assert lrs[0] == lrs[1] == pytest.approx(2e-4)
+    assert lrs[1] > lrs[2] > lrs[3] > 0
+    assert all(g == d for g, d in seen)  # both networks follow the same schedule
+
+
+def test_bf16_channels_last_training_runs_and_logs_every_loss(photo_folder, tmp_path):
+    model = tiny_gan(channels_last=True)
+    trainer = tiny_trainer(tmp_path, precision="bf16-mixed")
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    logged = trainer.callback_metrics
+    for key in ("train/d_loss", "train/d_loss_real", "train/d_loss_fake", "train/g_gan", "train/g_l1",
+                "train/g_loss", "train/d_real", "train/d_fake", "val/pixel_acc@2%", "val/pixel_acc@5%"):
+        assert key in logged, key
+        assert torch.isfinite(logged[key])
+    assert 0 <= logged["train/d_real"] <= 1
+    assert logged["val/pixel_acc@2%"] <= logged["val/pixel_acc@5%"]
+    weight = next(p for p in model.generator.parameters() if p.ndim == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_generator_loss_is_the_documented_sum(photo_folder, tmp_path):
+    model = tiny_gan(lambda_l1=7.0)
+    trainer = tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    m = trainer.callback_metrics
+    assert float(m["train/g_loss"]) == pytest.approx(float(m["train/g_gan"] + 7.0 * m["train/g_l1"]), rel=1e-5)
+
+
+def test_resume_continues_at_saved_epoch_and_step_with_identical_optimizer_state(photo_folder, tmp_path):
+    data = tiny_data(photo_folder, tmp_path)
+    first = tiny_trainer(tmp_path, limit_val_batches=0)
+    first.fit(tiny_gan(), data)
+    ckpt_path = tmp_path / "after_epoch_1.ckpt"
+    first.save_checkpoint(ckpt_path)
+    saved = torch.load(ckpt_path, weights_only=False)
+    assert saved["global_step"] == 4  # 2 batches x (D step + G step)
+
+    observed = {}
+
+    class Probe(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            observed["epoch"] = trainer.current_epoch
+            observed["step"] = trainer.global_step
+            observed["optimizers"] = [copy.deepcopy(opt.state_dict()) for opt in trainer.optimizers]
+
+    second = tiny_trainer(tmp_path, max_epochs=2, limit_val_batches=0, callbacks=[Probe()])
+    second.fit(tiny_gan(), tiny_data(photo_folder, tmp_path), ckpt_path=ckpt_path)
+    assert observed["epoch"] == 1 and observed["step"] == 4
+    for restored, original in zip(observed["optimizers"], saved["optimizer_states"], strict=True):
+        for key, state in original["state"].items():
+            for name in ("exp_avg", "exp_avg_sq", "step"):
+                assert torch.equal(torch.as_tensor(restored["state"][key][name]), torch.as_tensor(state[name]))
+    assert second.global_step == 8
+
+
+def test_invalid_loss_weights_are_rejected():
+    with pytest.raises(ValueError, match="lambda_l1"):
+        tiny_gan(lambda_l1=-1.0)
