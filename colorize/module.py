@@ -70,7 +70,9 @@ class ColorizationGAN(L.LightningModule):
     ) -> None:
         super().__init__()
         if lambda_l1 < 0 or lambda_perceptual < 0:
-            raise ValueError(f"model.lambda_l1 and model.lambda_perceptual must be >= 0, got {lambda_l1}, {lambda_perceptual}")
+            raise ValueError(
+                f"model.lambda_l1 and model.lambda_perceptual must be >= 0, got {lambda_l1}, {lambda_perceptual}"
+            )
         if l1_warmup_epochs < 0 or lr_decay_epochs < 0:
             raise ValueError("model.l1_warmup_epochs and model.lr_decay_epochs must be >= 0")
         # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
@@ -166,8 +168,10 @@ class ColorizationGAN(L.LightningModule):
             self.manual_backward(loss_g)
             opt_g.step()
         logs |= {"train/g_l1": loss_l1, "train/g_loss": loss_g}
-        self.log_dict({k: v.detach().float() for k, v in logs.items()}, on_step=True, on_epoch=True, prog_bar=False)
-        self.log("g_l1", loss_l1.detach().float(), prog_bar=True, logger=False)
+        self.log_dict(
+            {k: v.detach().float() for k, v in logs.items()}, on_step=True, on_epoch=True, batch_size=L.shape[0]
+        )
+        self.log("g_l1", loss_l1.detach().float(), prog_bar=True, logger=False, batch_size=L.shape[0])
 
     def _discriminator_score(self, logits: torch.Tensor) -> torch.Tensor:
         """Mean D output as a probability (vanilla) or raw score (lsgan): the paper's D(real)/D(fake) curves."""
@@ -179,8 +183,14 @@ class ColorizationGAN(L.LightningModule):
             count = batch.get(f"skipped_{reason}")
             if count is not None:
                 # Summed over the epoch and over DDP ranks: the number of files the loader dropped.
-                self.log(f"data/skipped_{reason}", torch.as_tensor(count, dtype=torch.float32, device=self.device),
-                         on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
+                self.log(
+                    f"data/skipped_{reason}",
+                    torch.as_tensor(count, dtype=torch.float32, device=self.device),
+                    on_step=False,
+                    on_epoch=True,
+                    reduce_fx="sum",
+                    sync_dist=True,
+                )
 
     def on_train_epoch_end(self) -> None:
         # Manual optimization: schedulers are ours to step, once per epoch (pix2pix's cadence).

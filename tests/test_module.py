@@ -16,8 +16,16 @@ from colorize.module import ColorizationGAN
 
 def tiny_data(root, tmp_path, **overrides) -> ColorizationDataModule:
     options = dict(
-        root=str(root), image_size=32, batch_size=2, num_workers=0, draw_size=None, train_size=None,
-        val_size=2, test_size=2, pin_memory=False, split_file=str(tmp_path / "split.json"),
+        root=str(root),
+        image_size=32,
+        batch_size=2,
+        num_workers=0,
+        draw_size=None,
+        train_size=None,
+        val_size=2,
+        test_size=2,
+        pin_memory=False,
+        split_file=str(tmp_path / "split.json"),
     )
     options.update(overrides)
     return ColorizationDataModule(**options)
@@ -30,9 +38,17 @@ def tiny_gan(**overrides) -> ColorizationGAN:
 
 def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
     options = dict(
-        accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=2, limit_val_batches=1,
-        num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
     )
     options.update(overrides)
     return L.Trainer(**options)
@@ -55,8 +71,10 @@ class StepRecorder:
                 before = {k: [p.detach().clone() for p in net.parameters()] for k, net in nets.items()}
                 trainable = {k: any(p.requires_grad for p in net.parameters()) for k, net in nets.items()}
                 result = super().step(closure)
-                changed = {k: any(not torch.equal(a, p) for a, p in zip(before[k], net.parameters(), strict=True))
-                           for k, net in nets.items()}
+                changed = {
+                    k: any(not torch.equal(a, p) for a, p in zip(before[k], net.parameters(), strict=True))
+                    for k, net in nets.items()
+                }
                 recorder.steps.append({"optimizer": name, "changed": changed, "trainable": trainable})
                 return result
 
@@ -78,8 +96,9 @@ def test_discriminator_step_updates_only_d_and_generator_step_only_g(photo_folde
 
 def test_l1_warmup_trains_generator_alone_then_the_game_starts(photo_folder, tmp_path):
     recorder = StepRecorder()
-    model = tiny_gan(generator_optimizer=recorder.optimizer("G"), discriminator_optimizer=recorder.optimizer("D"),
-                     l1_warmup_epochs=1)
+    model = tiny_gan(
+        generator_optimizer=recorder.optimizer("G"), discriminator_optimizer=recorder.optimizer("D"), l1_warmup_epochs=1
+    )
     recorder.module = model
     trainer = tiny_trainer(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0)
     trainer.fit(model, tiny_data(photo_folder, tmp_path))
@@ -107,8 +126,18 @@ def test_bf16_channels_last_training_runs_and_logs_every_loss(photo_folder, tmp_
     trainer = tiny_trainer(tmp_path, precision="bf16-mixed")
     trainer.fit(model, tiny_data(photo_folder, tmp_path))
     logged = trainer.callback_metrics
-    for key in ("train/d_loss", "train/d_loss_real", "train/d_loss_fake", "train/g_gan", "train/g_l1",
-                "train/g_loss", "train/d_real", "train/d_fake", "val/pixel_acc@2%", "val/pixel_acc@5%"):
+    for key in (
+        "train/d_loss",
+        "train/d_loss_real",
+        "train/d_loss_fake",
+        "train/g_gan",
+        "train/g_l1",
+        "train/g_loss",
+        "train/d_real",
+        "train/d_fake",
+        "val/pixel_acc@2%",
+        "val/pixel_acc@5%",
+    ):
         assert key in logged, key
         assert torch.isfinite(logged[key])
     assert 0 <= logged["train/d_real"] <= 1

@@ -1,0 +1,58 @@
+"""Pictures of a fixed set of validation photos after every validation epoch.
+
+The same photos every epoch (the validation loader does not shuffle), laid out as the
+paper's Figs. 13–16: grayscale input, colorized, ground truth. Written as PNG under the
+run folder, and sent to W&B or TensorBoard when one of them is the logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+log = logging.getLogger(__name__)
+
+
+def log_picture(trainer: L.Trainer, key: str, picture: torch.Tensor, step: int) -> None:
+    """Send a uint8 ``(3, H, W)`` picture to every logger that takes images."""
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):  # W&B
+            logger.log_image(key=key, images=[picture.permute(1, 2, 0).cpu().numpy()], step=step)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+            logger.experiment.add_image(key, picture, global_step=step)
+
+
+class ValidationSamples(Callback):
+    """Collects the first ``num_images`` validation photos and their colorization each epoch."""
+
+    def __init__(self, num_images: int = 8, output_dir: str | Path | None = None) -> None:
+        self.num_images = num_images
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self._rows: dict[str, list[torch.Tensor]] = {}
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._rows = {"L": [], "ab_fake": [], "ab": []}
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        have = sum(x.shape[0] for x in self._rows.get("L", []))
+        need = self.num_images - have
+        if need <= 0 or not isinstance(outputs, dict) or "ab_fake" not in outputs:
+            return
+        self._rows["L"].append(batch["L"][:need].detach().float().cpu())
+        self._rows["ab"].append(batch["ab"][:need].detach().float().cpu())
+        self._rows["ab_fake"].append(outputs["ab_fake"][:need].detach().float().cpu())
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or not self._rows.get("L"):
+            return
+        from colorize.visualize import comparison_grid, save_image_png
+
+        rows = {k: torch.cat(v) for k, v in self._rows.items()}
+        picture = comparison_grid(rows["L"], rows["ab_fake"], rows["ab"], max_images=self.num_images)
+        folder = self.output_dir or Path(trainer.default_root_dir) / "samples"
+        save_image_png(picture, folder / f"val_epoch{trainer.current_epoch:03d}.png")
+        log_picture(trainer, "val/samples", picture, step=trainer.global_step)

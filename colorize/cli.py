@@ -1,0 +1,219 @@
+"""The ``colorize`` command: ``fit | validate | test | predict`` (LightningCLI) plus two helpers.
+
+    colorize fit --config advanced.yaml                 # a bare name finds the shipped configs/
+    colorize fit --config vanilla.yaml --config tiny.yaml   # overlays stack left to right
+    colorize test --config advanced.yaml                # default checkpoint: the run's best
+    colorize predict --config advanced.yaml --input old_photos/ --output colorized/
+    colorize data sample data/sample                    # the offline sample photo set
+    colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
+
+Everything heavy (timm, the datasets, wandb) loads only when a subcommand needs it, so
+``colorize --help`` answers about as fast as ``import lightning``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from colorize.callbacks import ValidationSamples
+from colorize.checkpointing import MidEpochCheckpoint
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.evaluation import EvaluationReport
+from colorize.loggers import ColorizeWandbLogger
+from colorize.module import ColorizationGAN
+from colorize.prediction_writer import ColorizedPhotoWriter
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+MONITOR = "val/pixel_acc@2%"
+# Shortcuts for the flags a user types most, translated before jsonargparse sees them.
+PREDICT_SHORTCUTS = {"--input": "--data.predict_path", "--output": "--prediction.output_dir"}
+
+
+def resolve_config_path(value: str) -> str:
+    """A ``--config`` that is not a file where the user stands falls back to the shipped ``configs/``.
+
+    So ``colorize fit --config advanced.yaml`` (or ``configs/advanced.yaml``, or ``advanced``)
+    works from any folder. Inline YAML and existing paths are passed through untouched.
+    """
+    path = Path(value)
+    if path.exists() or "\n" in value or ":" in value:
+        return value
+    for candidate in (CONFIG_DIR / path, CONFIG_DIR / path.name, CONFIG_DIR / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return str(candidate)
+    return value
+
+
+def rewrite_arguments(argv: list[str]) -> list[str]:
+    """Resolve bare ``--config`` names and expand the predict shortcuts."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        name, eq, value = arg.partition("=")
+        if name in PREDICT_SHORTCUTS:
+            name = PREDICT_SHORTCUTS[name]
+            arg = f"{name}={value}" if eq else name
+        if name in ("--config", "-c"):
+            if eq:
+                out.append(f"{name}={resolve_config_path(value)}")
+            else:
+                out.append(name)
+                following = next(it, None)
+                if following is not None:
+                    out.append(resolve_config_path(following))
+            continue
+        out.append(arg)
+    return out
+
+
+class ColorizeCLI(LightningCLI):
+    """LightningCLI with the project's defaults, early validation and run-folder layout.
+
+    A run folder (``trainer.default_root_dir``, e.g. ``runs/advanced``) holds everything of
+    one experiment: ``checkpoints/{best,last}.ckpt``, ``split.json``, ``samples/``,
+    ``results.json``, ``predictions/`` and ``wandb/``.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": MONITOR,
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_top_k": 1,
+                "checkpoint.save_last": True,
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(MidEpochCheckpoint, "mid_epoch_checkpoint")
+        parser.link_arguments("trainer.default_root_dir", "mid_epoch_checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(ValidationSamples, "samples")
+        parser.add_lightning_class_args(EvaluationReport, "evaluation")
+        parser.add_lightning_class_args(ColorizedPhotoWriter, "prediction")
+        parser.link_arguments("data.predict_path", "prediction.input_root")
+        parser.set_defaults(
+            {
+                "trainer.max_epochs": 80,
+                "trainer.default_root_dir": "runs/default",
+                "trainer.logger": {"class_path": f"{ColorizeWandbLogger.__module__}.{ColorizeWandbLogger.__name__}"},
+            }
+        )
+
+    def after_instantiate_classes(self) -> None:
+        run_dir = Path(self.trainer.default_root_dir)
+        for logger in self.trainer.loggers:
+            if isinstance(logger, ColorizeWandbLogger):
+                logger.use_run_folder(run_dir)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, ColorizedPhotoWriter) and callback.output_dir is None:
+                callback.output_dir = run_dir / "predictions"
+
+    # ---- checks that must fail before any training starts
+    def _validate(self) -> None:
+        try:
+            self.datamodule.validate()
+            stride = getattr(self.model.generator, "stride", 1)
+            size = self.datamodule.hparams.image_size
+            if size % stride:
+                raise ValueError(
+                    f"data.image_size={size} is not a multiple of {stride}, the total stride of "
+                    f"{type(self.model.generator).__name__}; use e.g. {max(stride, size // stride * stride)}"
+                )
+        except (ValueError, FileNotFoundError) as error:
+            raise SystemExit(f"colorize: configuration error: {error}") from None
+
+    def _default_checkpoint(self, subcommand: str) -> None:
+        """``test``/``predict`` without ``--ckpt_path`` use the run's best checkpoint."""
+        kwargs = self.config_init[subcommand]
+        if kwargs.get("ckpt_path") is None:
+            best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+            if not best.is_file():
+                raise SystemExit(
+                    f"colorize {subcommand}: no checkpoint given and none at {best}; train first "
+                    f"(colorize fit --config ...) or pass --ckpt_path"
+                )
+            kwargs["ckpt_path"] = str(best)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, EvaluationReport):
+                callback.checkpoint_path = str(kwargs["ckpt_path"])
+
+    def before_fit(self) -> None:
+        self._validate()
+
+    def before_validate(self) -> None:
+        self._validate()
+
+    def before_test(self) -> None:
+        self._validate()
+        self._default_checkpoint("test")
+
+    def before_predict(self) -> None:
+        if not self.datamodule.hparams.predict_path:
+            raise SystemExit("colorize predict: say what to colorize with --input PHOTO_OR_FOLDER")
+        self._default_checkpoint("predict")
+        # Full-resolution photos are written as they come; keeping them all in memory helps nobody.
+        self.config_init["predict"]["return_predictions"] = False
+
+
+EPILOG = """more commands:
+  colorize data sample DIR                      build the offline sample photo set (Debian packages)
+  colorize data export SPLIT_JSON OUT_DIR       write a run's test photos as grayscale PNGs
+  colorize compare RUN_DIR...                   one results table from several runs' results.json
+"""
+
+
+def _checkpoint_dir(default_root_dir: str | None) -> str:
+    return str(Path(default_root_dir or ".") / "checkpoints")
+
+
+def run_cli(args: list[str] | None = None) -> ColorizeCLI:
+    """Run the LightningCLI in-process; ``args=None`` reads ``sys.argv`` (tests pass a list)."""
+    # Lightning's own deprecation noise, not actionable by a user of this tool.
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    return ColorizeCLI(
+        ColorizationGAN,
+        ColorizationDataModule,
+        auto_configure_optimizers=False,
+        seed_everything_default=123,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={
+            "description": "Colorize grayscale photographs with a conditional GAN.",
+            "epilog": EPILOG,
+            "formatter_class": argparse.RawDescriptionHelpFormatter,
+        },
+        args=None if args is None else rewrite_arguments(args),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:
+        if argv[1:2] == ["sample"]:
+            from colorize.data.sample import main as data_main
+        elif argv[1:2] == ["export"]:
+            from colorize.data.export import main as data_main
+        else:
+            raise SystemExit("usage: colorize data sample DIR | colorize data export SPLIT_JSON OUT_DIR")
+        raise SystemExit(data_main(argv[2:]))
+    if argv[:1] == ["compare"]:
+        from colorize.report import main as compare_main
+
+        raise SystemExit(compare_main(argv[1:]))
+    # Keep sys.argv in step with what is parsed: DDP launches its workers by re-running sys.argv.
+    sys.argv[1:] = rewrite_arguments(argv)
+    run_cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""`colorize test`: the model, the all-gray floor and any other checkpoint, in one pass.
+
+Pixel accuracy rewards predicting no color at all (most pixels of natural photos are
+nearly neutral), so a number without its all-gray baseline is not readable. Every row
+of the table is computed on the same test images in the same pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from colorize.callbacks import log_picture
+from colorize.color import normalized_lab_to_rgb
+
+log = logging.getLogger(__name__)
+
+ALL_GRAY = "all-gray"
+
+
+class EvaluationReport(Callback):
+    """Computes every metric for every row during ``trainer.test`` and writes the report.
+
+    Args:
+        compare_checkpoints: extra rows, ``{name: checkpoint path}`` of other runs' checkpoints.
+        thresholds: pixel-accuracy thresholds (the paper: 2 % and 5 %).
+        num_images: test photos in the comparison picture.
+        output_dir: where ``results.json``, ``results.md`` and ``test_samples.png`` go;
+            default: the trainer's ``default_root_dir``.
+        fid_weights_path, vgg_weights_path: local weights for the optional FID / LPIPS;
+            without them those metrics are skipped with a one-line reason.
+    """
+
+    def __init__(
+        self,
+        compare_checkpoints: dict[str, str] | None = None,
+        thresholds: tuple[float, ...] = (0.02, 0.05),
+        num_images: int = 8,
+        output_dir: str | Path | None = None,
+        fid_weights_path: str | None = None,
+        vgg_weights_path: str | None = None,
+    ) -> None:
+        self.compare_checkpoints = dict(compare_checkpoints or {})
+        self.thresholds = tuple(thresholds)
+        self.num_images = num_images
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.fid_weights_path = fid_weights_path
+        self.vgg_weights_path = vgg_weights_path
+        self.checkpoint_path: str | None = None
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from colorize.metrics import ColorizationMetrics, optional_perceptual_metrics
+        from colorize.module import ColorizationGAN
+
+        self.model_name = Path(trainer.default_root_dir).resolve().name or "model"
+        self.others = {}
+        for name, path in self.compare_checkpoints.items():
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"compare_checkpoints.{name}: no checkpoint at {path}")
+            other = ColorizationGAN.load_from_checkpoint(path, map_location=pl_module.device)
+            self.others[name] = other.generator.eval()
+        row_names = [self.model_name, *self.others, ALL_GRAY]
+        self.metrics = {name: ColorizationMetrics(self.thresholds).to(pl_module.device) for name in row_names}
+        self.optional = {}
+        self.skipped: list[str] = []
+        for name in row_names:
+            extra, skipped = optional_perceptual_metrics(self.fid_weights_path, self.vgg_weights_path)
+            self.optional[name] = {k: m.to(pl_module.device) for k, m in extra.items()}
+            self.skipped = skipped
+        self._any_optional = any(self.optional.values())
+        for reason in self.skipped:
+            log.warning("%s", reason)
+        self._picture: dict[str, list[torch.Tensor]] = {"L": [], "ab_fake": [], "ab": []}
+        self.num_test_images = 0
+
+    @torch.no_grad()
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        L_, ab_true = batch["L"].float(), batch["ab"].float()
+        if L_.shape[0] == 0:
+            return
+        self.num_test_images += L_.shape[0]
+        predictions = {self.model_name: outputs["ab_fake"].float(), ALL_GRAY: torch.zeros_like(ab_true)}
+        for name, generator in self.others.items():
+            predictions[name] = generator(L_).float()
+        rgb_true = normalized_lab_to_rgb(L_, ab_true) if self._any_optional else None
+        for name, ab_pred in predictions.items():
+            self.metrics[name].update(L_, ab_pred, ab_true)
+            if not self.optional[name]:
+                continue
+            rgb_pred = normalized_lab_to_rgb(L_, ab_pred)
+            for metric_name, metric in self.optional[name].items():
+                if metric_name == "fid":
+                    metric.update(rgb_true, real=True)
+                    metric.update(rgb_pred, real=False)
+                else:
+                    metric.update(rgb_pred, rgb_true)
+        need = self.num_images - sum(x.shape[0] for x in self._picture["L"])
+        if need > 0:
+            self._picture["L"].append(L_[:need].cpu())
+            self._picture["ab"].append(ab_true[:need].cpu())
+            self._picture["ab_fake"].append(predictions[self.model_name][:need].cpu())
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from colorize.report import ResultsTable
+        from colorize.visualize import comparison_grid, save_image_png
+
+        table = ResultsTable(
+            metadata={
+                "checkpoint": self.checkpoint_path,
+                "num_test_images": int(self._global_count(trainer, pl_module)),
+                "image_size": getattr(getattr(trainer.datamodule, "hparams", None), "image_size", None),
+                "split_file": str(getattr(trainer.datamodule, "split_path", "") or ""),
+                "skipped_metrics": self.skipped,
+            }
+        )
+        for name, collection in self.metrics.items():
+            row = {k: float(v) for k, v in collection.compute().items()}
+            for metric_name, metric in self.optional[name].items():
+                row[metric_name] = float(metric.compute())
+            table.add_row(name, row)
+        for logger in trainer.loggers:
+            logger.log_metrics(
+                {f"test/{row}/{k}": v for row, values in table.rows.items() for k, v in values.items()},
+                step=trainer.global_step,
+            )
+        if not trainer.is_global_zero:
+            return
+        folder = self.output_dir or Path(trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        table.save_json(folder / "results.json")
+        markdown = table.to_markdown()
+        (folder / "results.md").write_text(markdown + "\n")
+        if self._picture["L"]:
+            rows = {k: torch.cat(v) for k, v in self._picture.items()}
+            picture = comparison_grid(rows["L"], rows["ab_fake"], rows["ab"], max_images=self.num_images)
+            save_image_png(picture, folder / "test_samples.png")
+            log_picture(trainer, "test/samples", picture, step=trainer.global_step)
+        # The table is the command's answer: it goes to stdout, not to a log stream.
+        sys.stdout.write(f"\n{markdown}\n\nwritten: {folder / 'results.json'}, {folder / 'test_samples.png'}\n")
+        sys.stdout.flush()
+
+    def _global_count(self, trainer: L.Trainer, pl_module: L.LightningModule) -> int:
+        count = torch.tensor(self.num_test_images, device=pl_module.device)
+        return int(trainer.strategy.reduce(count, reduce_op="sum"))
