@@ -11,6 +11,11 @@ export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-all lint format sample-data demo bench experiments-sample clean
+# Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
+PRETRAINED ?= false
+DEMO_RUN ?= runs/demo
+SAMPLE_RUNS ?= runs/sample
+EXPERIMENTS ?= vanilla vanilla_augment vanilla_perceptual advanced advanced_warmup
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
@@ -39,8 +44,37 @@ format: $(STAMP) ## ruff fix + format
 	$(BIN)/ruff check --fix colorize tests benchmarks
 	$(BIN)/ruff format colorize tests benchmarks
 
-sample-data: $(STAMP) ## build the offline sample photo set in $(SAMPLE_DIR) (Debian packages, no system install)
+sample-data: $(SAMPLE_DIR)/MANIFEST.tsv ## build the offline sample photo set in $(SAMPLE_DIR) (Debian packages, no system install)
+
+$(SAMPLE_DIR)/MANIFEST.tsv: | $(STAMP)
 	$(BIN)/colorize data sample $(SAMPLE_DIR)
+
+demo: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## the main job: train the advanced GAN on the sample photos, test it, colorize the held-out photos
+	@echo "== ImageNet weights for the ResNet18 encoder: pretrained=$(PRETRAINED) (offline, none can be had; make demo PRETRAINED=true online)"
+	$(BIN)/colorize fit --config advanced.yaml --config sample.yaml --data.root $(SAMPLE_DIR) \
+		--model.generator.init_args.pretrained=$(PRETRAINED) --trainer.default_root_dir $(DEMO_RUN)
+	$(BIN)/colorize test --config advanced.yaml --config sample.yaml --data.root $(SAMPLE_DIR) \
+		--model.generator.init_args.pretrained=false --trainer.default_root_dir $(DEMO_RUN)
+	$(BIN)/colorize data export $(DEMO_RUN)/split.json $(DEMO_RUN)/test_gray
+	$(BIN)/colorize predict --config advanced.yaml --config sample.yaml --data.root $(SAMPLE_DIR) \
+		--model.generator.init_args.pretrained=false --trainer.default_root_dir $(DEMO_RUN) \
+		--input $(DEMO_RUN)/test_gray --output $(DEMO_RUN)/colorized
+	@echo
+	@echo "== done. results table:     $(DEMO_RUN)/results.md (and results.json)"
+	@echo "           comparison picture: $(DEMO_RUN)/test_samples.png (gray / colorized / ground truth)"
+	@echo "           colorized photos:   $(DEMO_RUN)/colorized/ (from the grayscale test photos in $(DEMO_RUN)/test_gray/)"
+	@echo "           training pictures:  $(DEMO_RUN)/samples/, checkpoints: $(DEMO_RUN)/checkpoints/"
+
+experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the paper's experiments on the sample photos, then one results table
+	set -e; for name in $(EXPERIMENTS); do \
+		extra=""; case $$name in advanced*) extra="--model.generator.init_args.pretrained=$(PRETRAINED)";; esac; \
+		$(BIN)/colorize fit --config $$name.yaml --config sample.yaml --data.root $(SAMPLE_DIR) $$extra \
+			--trainer.default_root_dir $(SAMPLE_RUNS)/$$name; \
+		$(BIN)/colorize test --config $$name.yaml --config sample.yaml --data.root $(SAMPLE_DIR) $${extra/=true/=false} \
+			--trainer.default_root_dir $(SAMPLE_RUNS)/$$name; \
+	done
+	$(BIN)/colorize compare $(addprefix $(SAMPLE_RUNS)/,$(EXPERIMENTS)) --paper --output $(SAMPLE_RUNS)/RESULTS.md
+	@echo "== table: $(SAMPLE_RUNS)/RESULTS.md"
 
 clean: ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache .ruff_cache

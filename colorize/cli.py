@@ -110,6 +110,13 @@ class ColorizeCLI(LightningCLI):
             }
         )
 
+    def before_instantiate_classes(self) -> None:
+        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        if trainer.strategy == "ddp":
+            # Each optimizer step backpropagates through one network only (D step: G is detached;
+            # G step: D is frozen), so DDP must expect parameters without gradients.
+            trainer.strategy = "ddp_find_unused_parameters_true"
+
     def after_instantiate_classes(self) -> None:
         run_dir = Path(self.trainer.default_root_dir)
         for logger in self.trainer.loggers:
