@@ -227,7 +227,8 @@ class ColorizationDataModule(lightning.LightningDataModule):
 
     def _data_root(self) -> Path:
         if self.root is not None:
-            return Path(self.root).expanduser()
+            # Absolute: find_images yields paths under the root as given, and the split stores them relative to it.
+            return Path(self.root).expanduser().absolute()
         return ensure_coco_sample(self.cache_dir)
 
     def _default_manifest(self) -> Path | None:

@@ -180,6 +180,16 @@ def test_setup_builds_split_and_loaders(tmp_path):
     assert not list(tmp_path.rglob("*.json"))  # no trainer, no split_file: nothing written
 
 
+def test_relative_root_finds_the_photos_from_the_working_folder(tmp_path, monkeypatch):
+    _photos(tmp_path / "data" / "photos", 8)
+    monkeypatch.chdir(tmp_path)
+    dm = _dm("data/photos", batch_size=2)
+    dm.setup("fit")
+    assert all(path.is_file() for path in dm.split.paths("train") + dm.split.paths("test"))
+    assert all(not p.startswith("data/") for p in dm.split.train)  # stored relative to the root
+    assert next(iter(dm.train_dataloader()))["skipped_unreadable"] == 0
+
+
 def test_small_train_set_is_not_dropped(tmp_path):
     _photos(tmp_path / "photos", 7)
     dm = _dm(tmp_path / "photos", batch_size=4, val_size=2, test_size=2)
