@@ -52,6 +52,8 @@ class ValidationSamples(Callback):
         from colorize.visualize import comparison_grid, save_image_png
 
         rows = {k: torch.cat(v) for k, v in self._rows.items()}
+        if rows["L"].shape[0] == 0:  # every validation photo was unreadable
+            return
         picture = comparison_grid(rows["L"], rows["ab_fake"], rows["ab"], max_images=self.num_images)
         folder = self.output_dir or Path(trainer.default_root_dir) / "samples"
         save_image_png(picture, folder / f"val_epoch{trainer.current_epoch:03d}.png")

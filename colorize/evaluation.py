@@ -135,8 +135,8 @@ class EvaluationReport(Callback):
         table.save_json(folder / "results.json")
         markdown = table.to_markdown()
         (folder / "results.md").write_text(markdown + "\n")
-        if self._picture["L"]:
-            rows = {k: torch.cat(v) for k, v in self._picture.items()}
+        rows = {k: torch.cat(v) for k, v in self._picture.items()} if self._picture["L"] else None
+        if rows is not None and rows["L"].shape[0]:
             picture = comparison_grid(rows["L"], rows["ab_fake"], rows["ab"], max_images=self.num_images)
             save_image_png(picture, folder / "test_samples.png")
             log_picture(trainer, "test/samples", picture, step=trainer.global_step)
