@@ -76,5 +76,10 @@ experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the pape
 	$(BIN)/colorize compare $(addprefix $(SAMPLE_RUNS)/,$(EXPERIMENTS)) --paper --output $(SAMPLE_RUNS)/RESULTS.md
 	@echo "== table: $(SAMPLE_RUNS)/RESULTS.md"
 
+BENCH_ARGS ?=
+
+bench: $(STAMP) ## speed and memory side by side -> benchmarks/RESULTS.md (~4 min on 2 CPU cores; BENCH_ARGS="--image-size 256 --batch-size 16")
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
 clean: ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache .ruff_cache
