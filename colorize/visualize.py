@@ -9,14 +9,13 @@ figures.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from colorize.atomic import atomic_open
 from colorize.color import normalized_lab_to_rgb, to_uint8_image
 
 __all__ = ["comparison_grid", "save_image_png"]
@@ -81,24 +80,12 @@ def comparison_grid(
 def save_image_png(image: torch.Tensor, path: str | os.PathLike) -> None:
     """Write a ``(3, H, W)`` or ``(1, H, W)`` uint8 image to ``path`` as PNG, atomically.
 
-    Why atomic: a crash or a full disk mid-write must never leave a truncated PNG that a
-    later step (or a person) takes for a result. The image goes to a hidden temporary
-    file beside ``path`` (same file system) and is renamed over it with ``os.replace``;
-    on failure the temporary file is removed and an existing ``path`` is left untouched.
-    Parent folders are created.
+    Atomic (:mod:`colorize.atomic`): a crash mid-write never leaves a truncated PNG that a
+    later step (or a person) takes for a result.
     """
     if image.ndim != 3 or image.shape[0] not in (1, 3) or image.dtype != torch.uint8:
         raise ValueError(f"image must be uint8 (3, H, W) or (1, H, W), got {image.dtype} {tuple(image.shape)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = image.detach().cpu().permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # "xb", not mkstemp: the file gets the usual umask permissions instead of 0600.
-        with open(tmp, "xb") as f:
-            pil.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        pil.save(f, format="PNG")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,7 +20,14 @@ OFFLINE_ENCODER = ["--model.generator.init_args.pretrained=false"]
 
 
 def experiment_args(name: str, root, run_dir, *extra: str) -> list[str]:
-    args = ["--config", f"{name}.yaml", "--config", "tiny.yaml", f"--data.root={root}", f"--trainer.default_root_dir={run_dir}"]
+    args = [
+        "--config",
+        f"{name}.yaml",
+        "--config",
+        "tiny.yaml",
+        f"--data.root={root}",
+        f"--trainer.default_root_dir={run_dir}",
+    ]
     if name.startswith("advanced"):
         args += OFFLINE_ENCODER
     return [*args, *extra]
@@ -105,12 +113,18 @@ def test_predict_colorizes_a_folder_at_full_resolution_and_skips_bad_files(photo
     (inputs / "album").mkdir(parents=True)
     Image.open(next(photo_folder.rglob("*.png"))).convert("L").resize((70, 45)).save(inputs / "album" / "gray.png")
     Image.open(next(photo_folder.rglob("*.jpg"))).convert("RGBA").save(inputs / "rgba.png")
+    Image.open(next(photo_folder.rglob("*.jpg"))).convert("CMYK").save(inputs / "cmyk.jpg")
+    sixteen_bit = (np.linspace(0, 65535, 30 * 20).reshape(20, 30)).astype(np.uint16)
+    Image.fromarray(sixteen_bit).save(inputs / "scan16.png")
     (inputs / "broken.jpg").write_bytes(b"not a jpeg at all")
     out = tmp_path / "colorized"
     run_cli(["predict", *experiment_args("vanilla", photo_folder, tmp_path), f"--input={inputs}", f"--output={out}"])
     gray_out = Image.open(out / "album" / "gray.png")
     assert gray_out.size == (70, 45) and gray_out.mode == "RGB"
-    assert (out / "rgba.png").is_file()
+    assert (out / "rgba.png").is_file() and Image.open(out / "cmyk.png").mode == "RGB"
+    scan = np.asarray(Image.open(out / "scan16.png").convert("L"), dtype=np.float32)
+    assert scan.shape == (20, 30)
+    assert np.abs(scan - sixteen_bit / 257.0).max() < 4  # lightness kept through the 16 -> 8 bit conversion
     assert not (out / "broken.png").exists()
 
 
@@ -122,7 +136,10 @@ def test_bare_config_names_resolve_to_the_shipped_folder(tmp_path, monkeypatch):
     (tmp_path / "advanced.yaml").write_text("trainer: {}\n")
     assert resolve_config_path("advanced.yaml") == "advanced.yaml"  # a file where the user stands wins
     assert rewrite_arguments(["--config=tiny.yaml", "--input", "x", "--output=y"]) == [
-        f"--config={CONFIG_DIR / 'tiny.yaml'}", "--data.predict_path", "x", "--prediction.output_dir=y"
+        f"--config={CONFIG_DIR / 'tiny.yaml'}",
+        "--data.predict_path",
+        "x",
+        "--prediction.output_dir=y",
     ]
 
 
@@ -153,7 +170,9 @@ def test_test_without_a_trained_run_says_what_to_do(photo_folder, tmp_path):
 @pytest.mark.slow
 def test_resume_from_last_checkpoint_continues_the_run(photo_folder, tmp_path):
     run_cli(["fit", *experiment_args("vanilla", photo_folder, tmp_path)])
-    cli = run_cli(["fit", *experiment_args("vanilla", photo_folder, tmp_path, "--trainer.max_epochs=2", "--ckpt_path=last")])
+    cli = run_cli(
+        ["fit", *experiment_args("vanilla", photo_folder, tmp_path, "--trainer.max_epochs=2", "--ckpt_path=last")]
+    )
     assert cli.trainer.current_epoch == 2
     assert cli.trainer.global_step == 8  # 2 epochs x 2 batches x (D step + G step)
 
@@ -187,8 +206,13 @@ def test_mid_epoch_checkpoint_is_written_atomically(photo_folder, tmp_path, monk
 def test_offline_wandb_run_writes_under_the_run_folder(photo_folder, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    run_cli(["fit", *experiment_args("vanilla", photo_folder, tmp_path),
-             "--trainer.logger=colorize.loggers.ColorizeWandbLogger"])
+    run_cli(
+        [
+            "fit",
+            *experiment_args("vanilla", photo_folder, tmp_path),
+            "--trainer.logger=colorize.loggers.ColorizeWandbLogger",
+        ]
+    )
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, list(tmp_path.rglob("*"))
     assert any(p.suffix == ".wandb" for p in runs[0].rglob("*"))
@@ -196,9 +220,15 @@ def test_offline_wandb_run_writes_under_the_run_folder(photo_folder, tmp_path, m
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_completes_a_tiny_fit(photo_folder, tmp_path):
-    command = [sys.executable, "-m", "colorize.cli", "fit",
-               *experiment_args("vanilla", photo_folder, tmp_path),
-               "--trainer.devices=2", "--trainer.strategy=ddp"]
+    command = [
+        sys.executable,
+        "-m",
+        "colorize.cli",
+        "fit",
+        *experiment_args("vanilla", photo_folder, tmp_path),
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from colorize.atomic import atomic_open
 
 MANIFEST_VERSION = 1
 SUBSETS = ("train", "val", "test")
@@ -50,17 +51,9 @@ class Split:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the manifest as JSON, atomically: a crash never leaves half a file behind."""
-        path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(dataclasses.asdict(self), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path) as f:
+            json.dump(dataclasses.asdict(self), f, indent=1)
+            f.write("\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Split:
