@@ -261,11 +261,6 @@ class ColorizationMetrics(nn.Module):
         self._ssim_updated = False
 
 
-def build_colorization_metrics(thresholds: Sequence[float] = (0.02, 0.05)) -> ColorizationMetrics:
-    """The standard metric set; see :class:`ColorizationMetrics`."""
-    return ColorizationMetrics(thresholds)
-
-
 # --- optional, weight-hungry metrics -------------------------------------------------------
 
 

