@@ -22,6 +22,8 @@ from torch import nn
 from colorize.losses import GANLoss
 from colorize.metrics import PixelAccuracy
 
+_NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
 
 def paper_adam(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam as in the paper's code (and pix2pix): lr 2e-4, betas (0.5, 0.999).
@@ -52,6 +54,11 @@ class ColorizationGAN(L.LightningModule):
             ``max_epochs - lr_decay_epochs`` epochs, then decay it linearly to zero; 0 = off.
         channels_last: run both networks in channels-last memory format (several times
             faster with bf16 on CPUs with AMX/AVX-512 and on tensor-core GPUs).
+        freeze_encoder_epochs: epochs during which the generator's encoder
+            (``generator.encoder``) is frozen but for its normalization layers: fastai's recipe
+            for a UNet on a pretrained encoder, so the random decoder first learns to read the
+            ImageNet features before its large early gradients reach (and wreck) them. It also
+            makes those epochs cheaper: no backward pass through the encoder. 0 = off.
     """
 
     def __init__(
@@ -67,14 +74,22 @@ class ColorizationGAN(L.LightningModule):
         l1_warmup_epochs: int = 0,
         lr_decay_epochs: int = 0,
         channels_last: bool = False,
+        freeze_encoder_epochs: int = 0,
     ) -> None:
         super().__init__()
         if lambda_l1 < 0 or lambda_perceptual < 0:
             raise ValueError(
                 f"model.lambda_l1 and model.lambda_perceptual must be >= 0, got {lambda_l1}, {lambda_perceptual}"
             )
-        if l1_warmup_epochs < 0 or lr_decay_epochs < 0:
-            raise ValueError("model.l1_warmup_epochs and model.lr_decay_epochs must be >= 0")
+        if min(l1_warmup_epochs, lr_decay_epochs, freeze_encoder_epochs) < 0:
+            raise ValueError(
+                "model.l1_warmup_epochs, model.lr_decay_epochs and model.freeze_encoder_epochs must be >= 0"
+            )
+        if freeze_encoder_epochs and not isinstance(getattr(generator, "encoder", None), nn.Module):
+            raise ValueError(
+                f"model.freeze_encoder_epochs={freeze_encoder_epochs} needs a generator with an `encoder` "
+                f"submodule (e.g. ResNetUNet); {type(generator).__name__} has none"
+            )
         # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
         self.save_hyperparameters(
             ignore=["generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer"]
@@ -112,6 +127,19 @@ class ColorizationGAN(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.hparams.channels_last:
             self.to(memory_format=torch.channels_last)
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.freeze_encoder_epochs:
+            self._set_encoder_trainable(self.current_epoch >= self.hparams.freeze_encoder_epochs)
+
+    def _set_encoder_trainable(self, trainable: bool) -> None:
+        # requires_grad survives toggled_optimizer (it restores the state it found), and Adam skips
+        # parameters without a gradient, so frozen weights and their optimizer state stay untouched.
+        for module in self.generator.encoder.modules():
+            if isinstance(module, _NORM_LAYERS):
+                continue  # fastai's train_bn: normalization adapts to gray input from the start
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(trainable)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x

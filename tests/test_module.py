@@ -184,3 +184,38 @@ def test_resume_continues_at_saved_epoch_and_step_with_identical_optimizer_state
 def test_invalid_loss_weights_are_rejected():
     with pytest.raises(ValueError, match="lambda_l1"):
         tiny_gan(lambda_l1=-1.0)
+
+
+def test_frozen_encoder_epochs_train_decoder_and_norms_only_then_everything(photo_folder, tmp_path):
+    from colorize.models.resnet_unet import ResNetUNet
+
+    torch.manual_seed(0)
+    generator = ResNetUNet("resnet18", pretrained=False)
+    model = ColorizationGAN(generator, PatchGAN(base_width=4, num_layers=2), freeze_encoder_epochs=1)
+    snapshots = []
+
+    class Snapshot(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            snapshots.append({k: v.detach().clone() for k, v in pl_module.generator.state_dict().items()})
+
+    initial = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+    trainer = tiny_trainer(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0, callbacks=[Snapshot()])
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+
+    def changed(before, after, prefix, kind):
+        keys = [k for k in before if k.startswith(prefix) and k.endswith(kind) and before[k].is_floating_point()]
+        assert keys, (prefix, kind)
+        return {k for k in keys if not torch.equal(before[k], after[k])}, keys
+
+    frozen_epoch, free_epoch = snapshots
+    conv_changed, convs = changed(initial, frozen_epoch, "encoder.conv1", ".weight")
+    assert not conv_changed  # encoder convolutions untouched while frozen
+    assert changed(initial, frozen_epoch, "encoder.bn1", ".bias")[0]  # its norm layers still adapt
+    assert changed(initial, frozen_epoch, "decoder.", ".weight")[0]  # the decoder learns
+    assert changed(frozen_epoch, free_epoch, "encoder.conv1", ".weight")[0]  # then the encoder trains too
+    assert all(p.requires_grad for p in model.generator.parameters())
+
+
+def test_freezing_needs_an_encoder():
+    with pytest.raises(ValueError, match=r"model\.freeze_encoder_epochs.*UNet"):
+        tiny_gan(freeze_encoder_epochs=2)

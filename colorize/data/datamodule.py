@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from colorize.color import rgb_to_normalized_lab
+from colorize.data.augment import random_flips, random_resized_crops
 from colorize.data.coco import COCO_SAMPLE_SIZE, coco_sample_dir, ensure_coco_sample
 from colorize.data.dataset import PhotoDataset, PredictPhotoDataset, collate_photos, collate_predict
 from colorize.data.images import find_images
@@ -25,29 +26,7 @@ from colorize.data.splits import Split, check_split_sizes, make_split
 log = logging.getLogger(__name__)
 
 DEFAULT_MANIFEST = "split.json"
-_SPLIT_OPTIONS = ("seed", "draw_size", "train_size", "val_size", "test_size")
-
-
-def random_flips(batch: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
-    """Flip each image left-right with probability ``p`` and, independently, upside-down with ``p``.
-
-    The paper's online augmentation: upside-down people taught its UNet to color bent arms.
-
-    Args:
-        batch: ``(B, C, H, W)`` images of any dtype, on any device.
-        generator: for reproducible draws; may live on the CPU while ``batch`` is on a GPU.
-        p: probability of each flip.
-
-    Returns:
-        A new ``(B, C, H, W)`` tensor, same dtype and device.
-    """
-    if batch.ndim != 4:
-        raise ValueError(f"batch must have shape (B, C, H, W), got {tuple(batch.shape)}")
-    device = generator.device if generator is not None else batch.device
-    draws = torch.rand((2, batch.shape[0]), generator=generator, device=device).to(batch.device) < p
-    horizontal, vertical = draws[0].view(-1, 1, 1, 1), draws[1].view(-1, 1, 1, 1)
-    batch = torch.where(horizontal, batch.flip(-1), batch)
-    return torch.where(vertical, batch.flip(-2), batch)
+_SPLIT_OPTIONS = ("seed", "draw_size", "train_size", "val_size", "test_size", "test_sources")
 
 
 def _find(path: str | Path, option: str) -> list[Path]:
@@ -69,11 +48,18 @@ class ColorizationDataModule(lightning.LightningDataModule):
         num_workers: DataLoader worker processes (decode + resize only).
         augment: random horizontal and vertical flips of training batches (the paper's
             "data augmentation" experiments).
+        crop_scale: ``[min, max]`` share of the photo's area kept by a random resized crop of
+            each training image (on the device, after transfer); None (the paper) = no crop.
+        load_size: side to which workers resize training photos before the crop (None:
+            ``image_size``); e.g. 2x ``image_size`` keeps detail for crops of a quarter of the area.
         seed: seed of the split (the paper's notebook: 123).
         draw_size: photos drawn for train + test (the paper: 20,000); None draws all.
         train_size: training photos kept (the paper: 19,900); None keeps all.
         val_size: validation photos, from the undrawn ones (the paper had none).
         test_size: test photos (the paper: 100).
+        test_sources: top-level folders of ``root`` held out whole as the test set (e.g. the
+            sample set's ``[scratch, mvtb-data]``): test photos of kinds the model never saw.
+            ``test_size`` is then ignored.
         split_file: JSON manifest of the split: loaded if it exists, else written. None
             uses ``<default_root_dir>/split.json`` when a trainer is attached, so resumed
             runs and ``test`` see exactly the same photos.
@@ -96,11 +82,14 @@ class ColorizationDataModule(lightning.LightningDataModule):
         batch_size: int = 16,
         num_workers: int = 2,
         augment: bool = False,
+        crop_scale: tuple[float, float] | None = None,
+        load_size: int | None = None,
         seed: int = 123,
         draw_size: int | None = 20000,
         train_size: int | None = 19900,
         val_size: int = 100,
         test_size: int = 100,
+        test_sources: list[str] | None = None,
         split_file: str | None = None,
         skip_gray: bool = True,
         predict_path: str | None = None,
@@ -114,11 +103,14 @@ class ColorizationDataModule(lightning.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augment = augment
+        self.crop_scale = tuple(crop_scale) if crop_scale is not None else None
+        self.load_size = load_size
         self.seed = seed
         self.draw_size = draw_size
         self.train_size = train_size
         self.val_size = val_size
         self.test_size = test_size
+        self.test_sources = sorted(set(test_sources)) if test_sources else None
         self.split_file = split_file
         self.skip_gray = skip_gray
         self.predict_path = predict_path
@@ -141,6 +133,14 @@ class ColorizationDataModule(lightning.LightningDataModule):
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.load_size is not None and self.load_size < self.image_size:
+            raise ValueError(f"data.load_size={self.load_size} must be >= data.image_size={self.image_size} (or null)")
+        if self.crop_scale is not None and (
+            len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1
+        ):
+            raise ValueError(
+                f"data.crop_scale must be [min, max] with 0 < min <= max <= 1, got {list(self.crop_scale)}"
+            )
         if self.predict_path is not None and not Path(self.predict_path).expanduser().exists():
             raise FileNotFoundError(f"data.predict_path: no such file or folder: {self.predict_path}")
         if self.root is not None:
@@ -157,7 +157,8 @@ class ColorizationDataModule(lightning.LightningDataModule):
             draw_size=self.draw_size,
             train_size=self.train_size,
             val_size=self.val_size,
-            test_size=self.test_size,
+            # Held-out sources replace the random test set; make_split checks that they exist.
+            test_size=0 if self.test_sources else self.test_size,
             where=where,
         )
 
@@ -175,14 +176,19 @@ class ColorizationDataModule(lightning.LightningDataModule):
             return
         if self.split is None:
             self.split = self._load_or_make_split()
-        self.train_dataset = PhotoDataset(self.split.paths("train"), self.image_size, self.skip_gray)
+        self.train_dataset = PhotoDataset(self.split.paths("train"), self.load_size or self.image_size, self.skip_gray)
         self.val_dataset = PhotoDataset(self.split.paths("val"), self.image_size, self.skip_gray)
         self.test_dataset = PhotoDataset(self.split.paths("test"), self.image_size, self.skip_gray)
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._require(self.train_dataset, "train")
         # drop_last keeps batch statistics stable, but must not drop a set smaller than one batch.
-        return self._loader(dataset, shuffle=True, drop_last=len(dataset) >= self.batch_size)
+        return self._loader(
+            dataset,
+            shuffle=True,
+            drop_last=len(dataset) >= self.batch_size,
+            collate_fn=functools.partial(collate_photos, image_size=self.load_size or self.image_size),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._require(self.val_dataset, "val"))
@@ -195,11 +201,16 @@ class ColorizationDataModule(lightning.LightningDataModule):
         return self._loader(dataset, batch_size=1, collate_fn=collate_predict)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Flip (training only, when ``augment``) and convert to normalized Lab, on the batch's device."""
+        """Crop and flip (training only) and convert to normalized Lab, on the batch's device."""
         if not isinstance(batch, dict) or "rgb" not in batch:
             return batch  # predict batches: the predictor works at full resolution itself
         rgb = batch["rgb"]
-        if self.augment and self.trainer is not None and self.trainer.training:
+        training = self.trainer is not None and self.trainer.training
+        if training and rgb.shape[0] and (self.crop_scale is not None or rgb.shape[-1] != self.image_size):
+            # No crop_scale but a larger load_size: the whole photo, resized.
+            scale, ratio = (self.crop_scale, (3 / 4, 4 / 3)) if self.crop_scale else ((1.0, 1.0), (1.0, 1.0))
+            rgb = random_resized_crops(rgb, self.image_size, scale=scale, ratio=ratio)
+        if self.augment and training:
             rgb = random_flips(rgb)
         L, ab = rgb_to_normalized_lab(rgb)
         return {**batch, "rgb": rgb, "L": L, "ab": ab}
@@ -252,6 +263,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
                 train_size=self.train_size,
                 val_size=self.val_size,
                 test_size=self.test_size,
+                test_sources=self.test_sources,
             )
             # Every DDP rank makes the same split; one writes it.
             if manifest is not None and (explicit or self.trainer.is_global_zero):

@@ -6,6 +6,10 @@ as the test set and the rest (19,900) for training. The paper had no validation 
 comes from the photos that were *not* drawn (1,837 of them), so the training set stays the
 paper's. The manifest pins the exact files, so a resumed run and ``colorize test`` see the
 same images even if the folder gains photos later.
+
+A second rule tests generalisation rather than interpolation: ``test_sources`` holds out whole
+top-level folders (in the sample set, one folder per source package), so the test photos come
+from other photographers, cameras and subjects than anything the model trained on.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class Split:
     test_size: int = 100
     num_images: int = 0
     """How many photos ``root`` held when the split was made."""
+    test_sources: list[str] | None = None
+    """Top-level folders held out whole as the test set (None: the paper's random test set)."""
     version: int = field(default=MANIFEST_VERSION)
 
     def paths(self, subset: str) -> list[Path]:
@@ -124,6 +130,12 @@ def check_split_sizes(
         )
 
 
+def source_of(relative: str) -> str:
+    """The top-level folder of a photo path relative to the data root ("" for a photo at the root)."""
+    head, sep, _ = relative.partition("/")
+    return head if sep else ""
+
+
 def make_split(
     paths: Sequence[str | os.PathLike],
     root: str | os.PathLike,
@@ -133,6 +145,7 @@ def make_split(
     train_size: int | None = None,
     val_size: int = 100,
     test_size: int = 100,
+    test_sources: Sequence[str] | None = None,
 ) -> Split:
     """Split photos under ``root`` by the paper's rule (see the module docstring).
 
@@ -145,12 +158,27 @@ def make_split(
         val_size: validation photos, taken from the undrawn ones when there are enough,
             else from the end of the drawn, non-test ones.
         test_size: the last ``test_size`` photos of the permutation.
+        test_sources: top-level folders under ``root`` whose photos are all held out as the
+            test set; the paper's rule then splits the remaining photos into train and val, and
+            ``test_size`` is ignored.
 
     Raises:
-        ValueError: sizes that do not fit, naming the ``data.*`` option and the counts.
+        ValueError: sizes that do not fit, naming the ``data.*`` option and the counts, or a
+            ``test_sources`` entry with no photos.
     """
     root_path = Path(root).expanduser().absolute()
     relative = sorted({_relative(p, root_path) for p in paths})
+    if test_sources:
+        return _split_by_source(
+            relative,
+            root_path,
+            test_sources,
+            seed=seed,
+            draw_size=draw_size,
+            train_size=train_size,
+            val_size=val_size,
+            test_size=test_size,
+        )
     n = len(relative)
     check_split_sizes(
         n, draw_size=draw_size, train_size=train_size, val_size=val_size, test_size=test_size, where=str(root_path)
@@ -181,6 +209,36 @@ def make_split(
         test_size=test_size,
         num_images=n,
     )
+
+
+def _split_by_source(
+    relative: list[str],
+    root: Path,
+    test_sources: Sequence[str],
+    *,
+    seed: int,
+    draw_size: int | None,
+    train_size: int | None,
+    val_size: int,
+    test_size: int,
+) -> Split:
+    held_out = sorted(set(test_sources))
+    present = sorted({source_of(p) for p in relative})
+    absent = [s for s in held_out if s not in present]
+    if absent:
+        raise ValueError(
+            f"data.test_sources: no photos in folder(s) {absent} of {root}; its top-level folders are {present}"
+        )
+    test = [p for p in relative if source_of(p) in held_out]
+    rest = [p for p in relative if source_of(p) not in held_out]
+    if not rest:
+        raise ValueError(f"data.test_sources={held_out} holds out every photo of {root}: nothing is left to train on")
+    # The remaining photos get the paper's rule with no test set of their own: train, then val.
+    inner = make_split(
+        rest, root, seed=seed, draw_size=draw_size, train_size=train_size, val_size=val_size, test_size=0
+    )
+    # test_size stays the option as given (unused here), so a manifest check compares like with like.
+    return dataclasses.replace(inner, test=test, test_size=test_size, num_images=len(relative), test_sources=held_out)
 
 
 def _relative(path: str | os.PathLike, root: Path) -> str:

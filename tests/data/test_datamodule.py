@@ -344,3 +344,43 @@ def test_coco_corrupt_or_unsafe_archive(tmp_path, monkeypatch, data_filter):
     with pytest.raises(DatasetUnavailableError):
         ensure_coco_sample(tmp_path / "cache")
     assert not (tmp_path / "escaped.png").exists()
+
+
+# ---- crops, load size, held-out sources ---------------------------------------------------------
+
+
+def test_training_photos_load_larger_and_are_cropped_on_the_device(tmp_path):
+    _photos(tmp_path / "photos", 12, size=40)
+    dm = _dm(tmp_path / "photos", load_size=2 * SIZE, crop_scale=(0.3, 1.0), val_size=2, test_size=2)
+    dm.setup("fit")
+    train = next(iter(dm.train_dataloader()))
+    assert train["rgb"].shape[-2:] == (2 * SIZE, 2 * SIZE)  # workers hand over the load size
+    assert next(iter(dm.val_dataloader()))["rgb"].shape[-2:] == (SIZE, SIZE)  # evaluation never crops
+    dm.trainer = SimpleNamespace(training=True)
+    out = dm.on_after_batch_transfer(train, 0)
+    assert out["rgb"].shape[-2:] == (SIZE, SIZE) and out["L"].shape[-2:] == (SIZE, SIZE)
+    L, _ = rgb_to_normalized_lab(out["rgb"])
+    torch.testing.assert_close(out["L"], L)
+    dm.trainer = SimpleNamespace(training=False)
+    val = next(iter(dm.val_dataloader()))
+    assert torch.equal(dm.on_after_batch_transfer(val, 0)["rgb"], val["rgb"])
+
+
+def test_crop_options_are_checked_before_training(tmp_path):
+    _photos(tmp_path / "photos", 10)
+    with pytest.raises(ValueError, match=r"data\.load_size=8"):
+        _dm(tmp_path / "photos", load_size=8).validate()
+    with pytest.raises(ValueError, match=r"data\.crop_scale"):
+        _dm(tmp_path / "photos", crop_scale=(0.0, 1.0)).validate()
+
+
+def test_test_sources_through_the_datamodule(tmp_path):
+    for source, n in (("x", 8), ("y", 5)):
+        _photos(tmp_path / "photos" / source, n)
+    dm = _dm(tmp_path / "photos", test_sources=["y"], test_size=100, split_file=str(tmp_path / "split.json"))
+    dm.validate()  # test_size is ignored when whole sources are held out
+    dm.setup("fit")
+    assert len(dm.test_dataset) == 5 and all("/y/" in str(p) for p in dm.split.paths("test"))
+    assert len(dm.train_dataset) == 6 and len(dm.val_dataset) == 2
+    with pytest.raises(ValueError, match=r"data\.test_sources.*\['z'\]"):
+        _dm(tmp_path / "photos", test_sources=["z"]).setup("fit")

@@ -126,3 +126,41 @@ def test_sizes_that_just_fit(tmp_path):
     check_split_sizes(300, draw_size=300, train_size=200, val_size=70, test_size=30)
     split = make_split(_names(300), tmp_path, draw_size=300, train_size=200, val_size=70, test_size=30)
     assert (len(split.train), len(split.val), len(split.test)) == (200, 70, 30)
+
+
+# ---- held-out sources -------------------------------------------------------------------------
+
+
+def _sourced(counts: dict[str, int]) -> list[str]:
+    return [f"{source}/img_{i:03d}.jpg" for source, n in counts.items() for i in range(n)]
+
+
+def test_test_sources_hold_out_whole_folders(tmp_path):
+    names = _sourced({"gcompris": 30, "tuxpaint": 10, "scratch": 12, "mvtb": 7})
+    split = make_split(names, tmp_path, seed=5, val_size=6, test_sources=["scratch", "mvtb"])
+    assert sorted(split.test) == sorted(n for n in names if n.startswith(("scratch/", "mvtb/")))
+    trained_on = set(split.train) | set(split.val)
+    assert not trained_on & set(split.test)
+    assert all(n.startswith(("gcompris/", "tuxpaint/")) for n in trained_on)
+    assert len(split.val) == 6 and len(split.train) == 34 and not set(split.train) & set(split.val)
+    assert split.test_sources == ["mvtb", "scratch"] and split.num_images == len(names)
+    # The training side follows the paper's rule on the remaining photos, so it is reproducible.
+    again = make_split(list(reversed(names)), tmp_path, seed=5, val_size=6, test_sources=["mvtb", "scratch"])
+    assert (again.train, again.val, again.test) == (split.train, split.val, split.test)
+    split.save(tmp_path / "split.json")
+    assert Split.load(tmp_path / "split.json") == split
+
+
+def test_test_sources_errors_name_the_option_and_the_folders(tmp_path):
+    names = _sourced({"a": 5, "b": 5})
+    with pytest.raises(ValueError, match=r"data\.test_sources.*\['c'\].*\['a', 'b'\]"):
+        make_split(names, tmp_path, val_size=1, test_sources=["c"])
+    with pytest.raises(ValueError, match=r"data\.test_sources.*every photo"):
+        make_split(names, tmp_path, val_size=1, test_sources=["a", "b"])
+
+
+def test_manifest_without_test_sources_still_loads(tmp_path):
+    split = make_split(_names(20), tmp_path, val_size=2, test_size=3)
+    data = {k: v for k, v in json.loads(json.dumps(split.__dict__)).items() if k != "test_sources"}
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert Split.load(tmp_path / "old.json").test_sources is None
