@@ -1,4 +1,4 @@
-"""The sample-set builder: name rules, screening filters and output on data made in tmp_path.
+"""The sample-set builder: screening filters and output on data made in tmp_path.
 
 Only ``test_build_from_debian_registry`` needs the network (the Debian registry).
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from colorize.data import sample
+from colorize.data import sample, sample_sources
 from colorize.data.sample import (
     DUPLICATE,
     GRAY,
@@ -21,10 +21,7 @@ from colorize.data.sample import (
     TOO_SMALL,
     UNREADABLE,
     Candidate,
-    FetchError,
     build_sample_set,
-    collect_candidates,
-    fetch_packages,
     main,
     screen,
 )
@@ -118,88 +115,14 @@ def test_screen_reads_first_gif_frame():
     assert np.abs(_decode(kept.data) - np.asarray(frames[0].convert("RGB"))).mean() < 3
 
 
-# --- name rules ----------------------------------------------------------------------------------
-
-
-def _fake_root(tmp_path, photo: bytes) -> tuple:
-    """Package trees shaped like the real ones; GCompris' .rcc contents come from fake_rcc."""
-    root = tmp_path / "root"
-    rcc_dir = root / "gcompris-qt-data" / sample.GCOMPRIS_RCC_DIR
-    rcc_dir.mkdir(parents=True)
-    for bundle in sample.GCOMPRIS_RULES:
-        (rcc_dir / f"{bundle}.rcc").write_bytes(b"")
-    prefix = "gcompris/src/activities"
-    fake_rcc = {
-        "categorization": [
-            f"{prefix}/categorization/resource/images/fishes/fish1.webp",
-            f"{prefix}/categorization/resource/images/alphabets/alphabets.webp",
-            f"{prefix}/categorization/resource/images/tools/hammer.svg",
-            f"{prefix}/categorization/resource/README",
-        ],
-        "details": [
-            f"{prefix}/details/resource/image/TajMahal_background.webp",
-            f"{prefix}/details/resource/image/TajMahal_0.webp",
-            f"{prefix}/details/resource/image/Van_Gogh_The_Night_Cafe_background.webp",
-            f"{prefix}/details/resource/image/VincentVanGogh0012_background.webp",
-            f"{prefix}/details/resource/image/Gogh4_background.webp",
-            f"{prefix}/details/resource/image/PortraitOfPereTanguy_background.webp",
-            f"{prefix}/details/resource/image/Eglise_dAuvers-sur-Oise_background.webp",
-        ],
-        "clickgame": [f"{prefix}/clickgame/resource/sea1.webp", f"{prefix}/clickgame/resource/f00.webp"],
-        "erase": [f"{prefix}/erase/resource/gorilla.webp", f"{prefix}/erase/Erase.qml"],
-    }
-    for files, base in [
-        (["Nature/lake.jpg", "Nature/woods.gif", "Nature/scratchthumbs.db", "xy-grid.gif"], sample.SCRATCH_DIR),
-        (["sheep.jpg", "sheep-thumb.png"], sample.TUXPAINT_DIR),
-    ]:
-        package = "scratch" if base == sample.SCRATCH_DIR else "tuxpaint-data"
-        for f in files:
-            (root / package / base / f).parent.mkdir(parents=True, exist_ok=True)
-            (root / package / base / f).write_bytes(photo)
-    for package in PACKAGES:
-        doc = root / package / "usr/share/doc" / package
-        doc.mkdir(parents=True, exist_ok=True)
-        (doc / "copyright").write_text(f"{package} license\n")
-
-    def fake_iter_rcc(path):
-        for resource in fake_rcc.get(path.stem, []):
-            yield resource, photo
-
-    return root, fake_iter_rcc
-
-
-def test_collect_candidates_applies_name_rules(tmp_path, monkeypatch):
-    root, fake_iter_rcc = _fake_root(tmp_path, b"bytes")
-    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
-    candidates = collect_candidates(root)
-    assert [c.name for c in candidates] == [
-        "gcompris-qt-data/categorization__images__fishes__fish1",
-        "gcompris-qt-data/clickgame__sea1",
-        "gcompris-qt-data/details__image__TajMahal_background",
-        "gcompris-qt-data/erase__gorilla",
-        "scratch/Nature__lake",
-        "tuxpaint-data/sheep",
-    ]
-    by_name = {c.name: c for c in candidates}
-    assert by_name["gcompris-qt-data/erase__gorilla"].source == (
-        f"/{sample.GCOMPRIS_RCC_DIR}/erase.rcc:/gcompris/src/activities/erase/resource/gorilla.webp"
-    )
-    assert by_name["scratch/Nature__lake"].source == f"/{sample.SCRATCH_DIR}/Nature/lake.jpg"
-
-
-def test_sanitize_is_flat_and_safe():
-    assert sample._sanitize(["Nature", "beach malibu (1).jpg"]) == "Nature__beach_malibu__1_"
-    assert sample._sanitize(["details", "image", "Été.webp"]) == "details__image___t_"
-
-
 # --- building ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def offline(tmp_path, monkeypatch):
+def offline(tmp_path, monkeypatch, fake_root):
     """build_sample_set with the fetch replaced by a fake package tree; returns that root."""
-    root, fake_iter_rcc = _fake_root(tmp_path, _encode(_colorful(), "PNG"))
-    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
+    root, fake_iter_rcc = fake_root(tmp_path, _encode(_colorful(), "PNG"))
+    monkeypatch.setattr(sample_sources, "iter_rcc", fake_iter_rcc)
     monkeypatch.setattr(sample, "fetch_packages", lambda cache_dir: root)
     return root
 
@@ -262,25 +185,6 @@ def test_main_prints_one_summary(tmp_path, offline, capsys):
     printed = capsys.readouterr().out
     assert "kept 1 photos (gcompris-qt-data 1, scratch 0, tuxpaint-data 0)" in printed
     assert "dropped 5 (too small 0, gray 0, duplicate 5, unreadable 0)" in printed
-
-
-# --- fetching ------------------------------------------------------------------------------------
-
-
-def test_fetch_without_apt_get_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.raises(FetchError, match=r"apt-get not found.*\.deb"):
-        fetch_packages(tmp_path / "cache")
-
-
-def test_fetch_skips_download_when_debs_are_cached(tmp_path, monkeypatch):
-    debs = tmp_path / "cache" / "debs"
-    debs.mkdir(parents=True)
-    for p in PACKAGES:
-        (debs / f"{p}_1.0_all.deb").write_bytes(b"not really a deb")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # apt-get would fail if it ran
-    with pytest.raises(FetchError, match="dpkg"):  # it got past the download to the unpacking
-        fetch_packages(tmp_path / "cache")
 
 
 @pytest.mark.registry
