@@ -196,7 +196,7 @@ def test_build_names_what_it_drops_from_the_new_sources(tmp_path, offline, capsy
     make_wheel(
         offline.wheels["mvtb-data"],
         {
-            "parks.png": _encode(_colorful(2000, 1500, seed=4), "PNG"),
+            "parks.png": _encode(_colorful(320, 240, seed=4), "PNG"),
             "castle.png": _encode(gray, "PNG"),
             "church.png": b"\x89PNG\r\n\x1a\n truncated",
             "lena.png": _encode(_colorful(seed=5), "PNG"),
@@ -204,7 +204,7 @@ def test_build_names_what_it_drops_from_the_new_sources(tmp_path, offline, capsy
     )
     (offline.root / "darknet" / sample_sources.DARKNET_DIR / "eagle.jpg").write_bytes(_encode(gray, "JPEG"))
     out = tmp_path / "sample"
-    assert main([str(out), "-v"]) == 0
+    assert main([str(out), "-v", "--max-side", "200"]) == 0
     printed = capsys.readouterr().out
     assert "mvtb-data 1" in printed and "gray 2" in printed and "unreadable 1" in printed
     assert "dropped (gray): darknet/eagle" in printed
@@ -212,10 +212,10 @@ def test_build_names_what_it_drops_from_the_new_sources(tmp_path, offline, capsy
     assert "dropped (unreadable): mvtb-data/church" in printed
     assert "lena" not in printed and "lena" not in (out / MANIFEST).read_text()
     row = _rows(out)["mvtb-data/parks.jpg"]
-    assert (row["width"], row["height"]) == ("1600", "1200")
+    assert (row["width"], row["height"]) == ("200", "150")
     assert (row["source"], row["archive"]) == ("/mvtbdata/images/parks.png", MVTB_WHEEL)
     with Image.open(out / "mvtb-data/parks.jpg") as image:
-        assert image.size == (1600, 1200)
+        assert image.size == (200, 150)
 
 
 def test_build_is_idempotent_and_replaces_changed_sets(tmp_path, offline):
