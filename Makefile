@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP) ## run the test suite (offline, CPU, a few minutes)
 	$(BIN)/pytest -q -m "not registry"
 
-test-all: $(STAMP) ## the test suite plus the tests that need the Debian package registry
+test-all: $(STAMP) ## the test suite plus the tests that need the package registries (Debian, PyPI)
 	$(BIN)/pytest -q
 
 lint: $(STAMP) ## ruff check + format check
@@ -44,10 +44,12 @@ format: $(STAMP) ## ruff fix + format
 	$(BIN)/ruff check --fix colorize tests benchmarks
 	$(BIN)/ruff format colorize tests benchmarks
 
-sample-data: $(SAMPLE_DIR)/MANIFEST.tsv ## build the offline sample photo set in $(SAMPLE_DIR) (Debian packages, no system install)
+sample-data: $(SAMPLE_DIR)/MANIFEST.tsv ## build the offline sample photo set in $(SAMPLE_DIR) (Debian packages + a PyPI wheel, no system install)
 
-$(SAMPLE_DIR)/MANIFEST.tsv: | $(STAMP)
+# Rebuilt when the rules change; an unchanged set is left as is, so the manifest is touched to mark it current.
+$(SAMPLE_DIR)/MANIFEST.tsv: colorize/data/sample.py colorize/data/sample_sources.py | $(STAMP)
 	$(BIN)/colorize data sample $(SAMPLE_DIR)
+	touch $@
 
 demo: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## the main job: train the advanced GAN on the sample photos, test it, colorize the held-out photos
 	@echo "== ImageNet weights for the ResNet18 encoder: pretrained=$(PRETRAINED) (offline, none can be had; make demo PRETRAINED=true online)"

@@ -174,7 +174,7 @@ class ColorizeCLI(LightningCLI):
 
 
 EPILOG = """more commands:
-  colorize data sample DIR                      build the offline sample photo set (Debian packages)
+  colorize data sample DIR                      build the offline sample photo set (Debian packages, a PyPI wheel)
   colorize data export SPLIT_JSON OUT_DIR       write a run's test photos as grayscale PNGs
   colorize compare RUN_DIR...                   one results table from several runs' results.json
 """

@@ -1,15 +1,15 @@
-"""A small set of real color photographs built offline from Debian packages.
+"""A small set of real color photographs built offline from Debian packages and one PyPI wheel.
 
 Why: smoke tests, demos and qualitative checks need real photos, yet the project must work
-without network access beyond the Debian registry. Three packages ship freely licensed
-photographs: GCompris (inside Qt ``.rcc`` bundles, read by :mod:`colorize.data.rcc`),
-Scratch (stage backgrounds) and Tux Paint (templates). The command fetches them with
-``apt-get download``, unpacks them with ``dpkg -x`` into a cache (no system install, no
-root), picks the photographs by curated name rules (the packages also hold drawings,
-paintings and sprites that a name tells apart better than any pixel statistic: bokeh photos
-are as flat as cartoons), screens them (too small, near-gray, duplicate, unreadable) and
-writes them as ``<package>/<name>.jpg`` with a ``MANIFEST.tsv`` and each package's
-``COPYRIGHT``.
+without network access beyond the package registries. Freely licensed photographs ship in
+GCompris (inside Qt ``.rcc`` bundles, read by :mod:`colorize.data.rcc`), Scratch (stage
+backgrounds), Tux Paint (templates), Palapeli (jigsaw puzzles), darknet (YOLO's demo photos),
+libjxl's test data and the Machine Vision Toolbox's data wheel (``mvtb-data``).
+:mod:`colorize.data.sample_sources` fetches them (``apt-get download`` + ``dpkg -x``, ``pip
+download``, into a cache; no system install, no root) and picks the photographs by curated name
+rules; this module screens them (too small, near-gray, duplicate, unreadable), shrinks the very
+large ones and writes them as ``<package>/<name>.jpg`` with a ``MANIFEST.tsv`` and each
+package's ``COPYRIGHT``.
 
 Usage: ``colorize data sample DIR [--cache-dir CACHE]`` or
 ``python -m colorize.data.sample DIR``.
@@ -23,13 +23,10 @@ import hashlib
 import io
 import logging
 import os
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,7 +35,19 @@ import torch
 from PIL import Image
 
 from colorize.colorfulness import colorfulness
-from colorize.data.rcc import iter_rcc
+from colorize.data.sample_sources import (
+    DEFAULT_CACHE_DIR,
+    PACKAGES,
+    SOURCES,
+    WHEELS,
+    Candidate,
+    FetchError,
+    archive_names,
+    collect_candidates,
+    copyright_text,
+    fetch_packages,
+    fetch_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,7 @@ __all__ = [
     "DEFAULT_CACHE_DIR",
     "DROP_REASONS",
     "PACKAGES",
+    "SOURCES",
     "Candidate",
     "FetchError",
     "SampleReport",
@@ -53,14 +63,17 @@ __all__ = [
     "build_sample_set",
     "collect_candidates",
     "fetch_packages",
+    "fetch_sources",
     "main",
     "screen",
 ]
 
-PACKAGES = ("gcompris-qt-data", "scratch", "tuxpaint-data")
-DEFAULT_CACHE_DIR = Path("~/.cache/colorize/debian")
-
 MIN_SIDE = 128
+MAX_SIDE = 1600
+"""Photos whose long side is larger are shrunk to it (Lanczos) before the JPEG encoding. Training
+crops 128-256 px, loading at most ~2x that, yet the dataset decodes every file whole on every
+read: a 3264 x 2448 PNG of 14.6 MB takes ~420 ms to decode and resize on one core, its 1600 px
+JPEG ~40 ms. 1600 px still leaves ~3x the largest load size for random-resized crops."""
 MIN_COLORFULNESS = 5.0
 """Below 5 on Hasler-Süsstrunk's 0-255 scale a picture is grayscale or monochrome (a B&W photo
 scores ~0, JPEG chroma noise adds ~1-3). Their "not colourful" band (< 15) is not used: it holds
@@ -70,80 +83,17 @@ to leave gray."""
 JPEG_QUALITY = 95
 """Output is JPEG quality 95 with 4:4:4 chroma (no subsampling: chroma is what a colorizer is
 judged on). The sources are already lossy (JPEG, lossy WebP), so a lossless PNG would store
-their artifacts exactly at ~4x the disk for no visible gain; JPEG sources are copied as-is."""
+their artifacts exactly at ~4x the disk for no visible gain; JPEG sources are copied as-is
+unless they are shrunk."""
 
 TOO_SMALL, GRAY, DUPLICATE, UNREADABLE = "too small", "gray", "duplicate", "unreadable"
 DROP_REASONS = (TOO_SMALL, GRAY, DUPLICATE, UNREADABLE)
 
 MANIFEST = "MANIFEST.tsv"
-MANIFEST_COLUMNS = ("file", "package", "source", "width", "height", "colorfulness")
-
-# --- which files are photographs --------------------------------------------------------------
-
-GCOMPRIS_RCC_DIR = "usr/share/gcompris-qt/rcc"
-# rcc bundle -> (include globs, exclude globs) on the path after ".../resource/".
-GCOMPRIS_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # alphabets/ and numbers/ are toy blocks standing for a category, and the svgs are drawings.
-    "categorization": (
-        tuple(f"images/{d}/*.webp" for d in ("fishes", "monuments", "others", "renewable", "tools")),
-        (),
-    ),
-    "explore_monuments": (("*.webp",), ()),
-    "erase": (("*.webp",), ()),
-    "explore_world_animals": (("*.webp",), ()),
-    # *_background is the full picture; *_N.webp are crops of it. Van Gogh's are paintings.
-    "details": (
-        ("image/*_background.webp",),
-        ("*Van_Gogh*", "*VanGogh*", "*Gogh*", "*PortraitOfPereTanguy*", "*Eglise_dAuvers*"),
-    ),
-    "explore_farm_animals": (("*.webp",), ()),
-    "explore_world_music": (("*.webp",), ()),
-    # The other clickgame webps are fish sprites on a magenta key color.
-    "clickgame": (("sea*.webp",), ()),
-}
-
-SCRATCH_DIR = "usr/share/scratch/Media/Backgrounds"
-# Backgrounds/*/* leaves out Backgrounds/xy-grid.gif; the suffixes leave out scratchthumbs.db.
-# Not photographs, picked by eye: drawings, and graffiti.jpg, a retouched composite of a
-# painting over a fake floor. The murals stay: they are photographed in their street.
-SCRATCH_NOT_PHOTOS = frozenset(
-    {
-        "Indoors/bedroom1.gif",
-        "Indoors/bedroom2.gif",
-        "Indoors/party-room.jpg",
-        "Indoors/room1.jpg",
-        "Indoors/room2.jpg",
-        "Indoors/room3.jpg",
-        "Indoors/spotlight-stage.jpg",
-        "Nature/desert.gif",
-        "Nature/stars.gif",
-        "Nature/underwater.gif",
-        "Nature/woods-and-bench.jpg",
-        "Nature/woods.gif",
-        "Outdoors/brick-wall1.jpg",
-        "Outdoors/graffiti.jpg",
-        "Outdoors/night-city-with-street.gif",
-        "Outdoors/night-city.gif",
-        "Outdoors/school1.gif",
-        "Outdoors/school2.jpg",
-        "Outdoors/train-tracks3.gif",
-        "Sports/basketball-court2.png",
-    }
-)
-TUXPAINT_DIR = "usr/share/tuxpaint/templates"
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif")
-
-
-class Candidate(NamedTuple):
-    """An image file that name rules call a photograph, before screening.
-
-    ``name`` is the output path without suffix, ``<package>/<sanitized path>``; ``source`` is
-    where it came from (for the manifest), ``<file>`` or ``<file.rcc>:/<resource path>``.
-    """
-
-    name: str
-    data: bytes
-    source: str = ""
+MANIFEST_COLUMNS = ("file", "package", "source", "width", "height", "colorfulness", "archive")
+"""``package`` is the top-level folder (one per source), ``source`` the path inside the package,
+``width`` x ``height`` the stored size, ``archive`` the .deb or .whl (name and version) the photo
+came from. New columns go last, so readers of the older six keep working."""
 
 
 class Screened(NamedTuple):
@@ -185,120 +135,6 @@ class SampleReport:
         return f"kept {self.n_kept} photos ({kept})\ndropped {self.n_dropped} ({dropped})\n{self.out_dir}: {state}"
 
 
-class FetchError(RuntimeError):
-    """apt-get or dpkg is missing or failed; the message says what to run."""
-
-
-# --- fetching ------------------------------------------------------------------------------------
-
-
-def _run(cmd: list[str], cwd: Path, hint: str) -> None:
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise FetchError(f"{cmd[0]} not found; {hint}") from None
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise FetchError(f"`{' '.join(cmd)}` failed in {cwd} (exit {proc.returncode}):\n{tail}\n{hint}")
-
-
-def fetch_packages(cache_dir: str | os.PathLike[str], packages: Iterable[str] = PACKAGES) -> Path:
-    """Download and unpack ``packages`` under ``cache_dir``; return ``<cache>/root``.
-
-    ``<cache>/debs/<pkg>_*.deb`` come from ``apt-get download`` (skipped when present, so a
-    second run needs no network) and unpack into ``<cache>/root/<pkg>/`` with ``dpkg -x``
-    (skipped when its stamp names the same .deb). Unpacking goes through a temporary folder,
-    so an interrupted run never leaves a half-unpacked tree that looks done.
-
-    Raises:
-        FetchError: apt-get or dpkg is missing or fails.
-    """
-    cache = Path(cache_dir).expanduser()
-    debs, root = cache / "debs", cache / "root"
-    debs.mkdir(parents=True, exist_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    packages = list(packages)
-
-    missing = [p for p in packages if not sorted(debs.glob(f"{p}_*.deb"))]
-    if missing:
-        log.info("downloading %s into %s", " ".join(missing), debs)
-        _run(
-            ["apt-get", "download", *missing],
-            debs,
-            f"run `sudo apt-get update` (the package lists may be missing) and retry, or put "
-            f"{', '.join(p + '_*.deb' for p in missing)} into {debs} by hand",
-        )
-    for package in packages:
-        found = sorted(debs.glob(f"{package}_*.deb"))
-        if not found:
-            raise FetchError(f"apt-get download left no {package}_*.deb in {debs}")
-        if len(found) > 1:
-            log.warning("several %s .debs in %s, using %s", package, debs, found[-1].name)
-        deb = found[-1]
-        dest, stamp = root / package, root / f"{package}.deb-name"
-        if dest.is_dir() and stamp.is_file() and stamp.read_text() == deb.name:
-            continue
-        log.info("unpacking %s", deb.name)
-        tmp = root / f".{package}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        _run(["dpkg", "-x", str(deb), str(tmp)], root, "dpkg -x needs dpkg (`apt-get install dpkg`)")
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-        stamp.write_text(deb.name)
-    return root
-
-
-# --- collecting ----------------------------------------------------------------------------------
-
-
-def _sanitize(parts: Iterable[str]) -> str:
-    """Flat, stable file name: path parts joined by ``__``, odd characters to ``_``, no suffix."""
-    parts = list(parts)
-    parts[-1] = os.path.splitext(parts[-1])[0]
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]", "_", p) for p in parts)
-
-
-def _gcompris(tree: Path) -> Iterator[Candidate]:
-    for bundle, (include, exclude) in GCOMPRIS_RULES.items():
-        rcc = tree / GCOMPRIS_RCC_DIR / f"{bundle}.rcc"
-        if not rcc.is_file():
-            raise FileNotFoundError(f"{rcc}: GCompris resource bundle missing from the package")
-        for resource, data in iter_rcc(rcc):
-            rel = resource.split("/resource/", 1)[-1]
-            if any(fnmatchcase(rel, p) for p in include) and not any(fnmatchcase(rel, p) for p in exclude):
-                yield Candidate(
-                    f"gcompris-qt-data/{_sanitize([bundle, *rel.split('/')])}",
-                    data,
-                    f"/{GCOMPRIS_RCC_DIR}/{bundle}.rcc:/{resource}",
-                )
-
-
-def _files(tree: Path, package: str, base: str, pattern: str, skip: frozenset[str]) -> Iterator[Candidate]:
-    for path in sorted((tree / base).glob(pattern)):
-        rel = path.relative_to(tree / base).as_posix()
-        if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES and rel not in skip and "thumb" not in rel:
-            yield Candidate(f"{package}/{_sanitize(rel.split('/'))}", path.read_bytes(), f"/{base}/{rel}")
-
-
-def collect_candidates(root: str | os.PathLike[str]) -> list[Candidate]:
-    """Every image the name rules call a photograph, sorted by name, from ``<root>/<package>/``.
-
-    Raises:
-        ValueError: two sources sanitize to the same output name, or a ``.rcc`` is corrupt.
-    """
-    root = Path(root)
-    candidates = [
-        *_gcompris(root / "gcompris-qt-data"),
-        *_files(root / "scratch", "scratch", SCRATCH_DIR, "*/*", SCRATCH_NOT_PHOTOS),
-        *_files(root / "tuxpaint-data", "tuxpaint-data", TUXPAINT_DIR, "*", frozenset()),
-    ]
-    candidates.sort(key=lambda c: c.name)
-    for a, b in zip(candidates, candidates[1:], strict=False):
-        if a.name == b.name:
-            raise ValueError(f"{a.source} and {b.source} would both be written as {a.name}.jpg")
-    return candidates
-
-
 # --- screening -----------------------------------------------------------------------------------
 
 
@@ -318,9 +154,20 @@ def _decode(data: bytes) -> tuple[Image.Image, Image.Image]:
     return image, frame.convert("RGB")
 
 
+def _fit(rgb: Image.Image, max_side: int) -> Image.Image:
+    """``rgb`` shrunk (Lanczos) so its long side is ``max_side``, or itself when it already fits."""
+    w, h = rgb.size
+    if max(w, h) <= max_side:
+        return rgb
+    size = (max_side, max(1, round(h * max_side / w))) if w >= h else (max(1, round(w * max_side / h)), max_side)
+    return rgb.resize(size, Image.Resampling.LANCZOS)
+
+
 def _encode(image: Image.Image, rgb: Image.Image, data: bytes) -> bytes:
-    """Source bytes for plain RGB JPEGs (no generation loss), else JPEG q95 4:4:4 with its ICC."""
-    if image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(0x0112, 1) == 1:
+    """Source bytes for plain RGB JPEGs kept at their size (no generation loss), else JPEG q95 4:4:4
+    with the source's ICC profile."""
+    upright = image.getexif().get(0x0112, 1) == 1
+    if image.format == "JPEG" and image.mode == "RGB" and upright and rgb.size == image.size:
         return data
     out = io.BytesIO()
     icc = image.info.get("icc_profile")
@@ -333,13 +180,16 @@ def screen(
     *,
     min_side: int = MIN_SIDE,
     min_colorfulness: float = MIN_COLORFULNESS,
+    max_side: int = MAX_SIDE,
 ) -> Iterator[Screened]:
     """Judge candidates in the given order; yield one :class:`Screened` each, lazily.
 
-    Drops a candidate that does not decode (``unreadable``), whose short side is under
-    ``min_side`` (``too small``), whose colorfulness is under ``min_colorfulness`` (``gray``), or
-    whose decoded pixels equal an earlier kept one's (``duplicate``: hashing pixels, not file
-    bytes, also catches re-encodings). Plain ``(name, bytes)`` tuples are accepted.
+    A photo whose long side exceeds ``max_side`` is first shrunk to it (see :data:`MAX_SIDE`);
+    the checks and the stored size are those of what gets written. Drops a candidate that does
+    not decode (``unreadable``), whose short side is under ``min_side`` (``too small``), whose
+    colorfulness is under ``min_colorfulness`` (``gray``), or whose pixels equal an earlier kept
+    one's (``duplicate``: hashing pixels, not file bytes, also catches re-encodings). Plain
+    ``(name, bytes)`` tuples are accepted.
     """
     seen: dict[str, str] = {}
     for item in candidates:
@@ -350,6 +200,7 @@ def screen(
             log.debug("%s: unreadable (%s)", c.name, e)
             yield Screened(c.name, c.source, UNREADABLE)
             continue
+        rgb = _fit(rgb, max_side)
         w, h = rgb.size
         if min(w, h) < min_side:
             yield Screened(c.name, c.source, TOO_SMALL, w, h)
@@ -401,32 +252,37 @@ def build_sample_set(
     *,
     min_side: int = MIN_SIDE,
     min_colorfulness: float = MIN_COLORFULNESS,
+    max_side: int = MAX_SIDE,
 ) -> SampleReport:
     """Fetch, select, screen and write the sample photo set into ``out_dir``.
 
     Deterministic (sorted names, deterministic encoder) and idempotent: the set is built in a
     hidden sibling folder, then swapped in only if it differs from ``out_dir``, so a second run
-    rewrites nothing and, with the .debs cached, downloads nothing. ``cache_dir`` defaults to
-    :data:`DEFAULT_CACHE_DIR`.
+    rewrites nothing and, with the .debs and the wheel cached, downloads nothing. ``cache_dir``
+    defaults to :data:`DEFAULT_CACHE_DIR`.
 
     Raises:
-        FetchError: apt-get or dpkg is missing or fails.
+        FetchError: apt-get, dpkg or pip is missing or fails.
         FileExistsError: ``out_dir`` holds something other than a set built by this function.
+        FileNotFoundError: a package lacks the files its rules or its license need.
+        ValueError: a cached wheel or ``.rcc`` bundle is corrupt.
     """
     out = Path(out_dir).expanduser().absolute()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise FileExistsError(f"{out}: exists and is not a sample set (no {MANIFEST}); refusing to replace it")
-    root = fetch_packages(DEFAULT_CACHE_DIR if cache_dir is None else cache_dir)
-    candidates = collect_candidates(root)
+    fetched = fetch_sources(DEFAULT_CACHE_DIR if cache_dir is None else cache_dir)
+    candidates = collect_candidates(fetched.root, fetched.wheels)
+    archives = archive_names(fetched)
     log.info("screening %d candidate photos", len(candidates))
 
-    report = SampleReport(out, kept={p: 0 for p in PACKAGES})
+    report = SampleReport(out, kept={p: 0 for p in SOURCES})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         rows = []
-        for s in screen(candidates, min_side=min_side, min_colorfulness=min_colorfulness):
+        verdicts = screen(candidates, min_side=min_side, min_colorfulness=min_colorfulness, max_side=max_side)
+        for s in verdicts:
             if s.reason is not None:
                 report.dropped[s.reason].append(s.name)
                 continue
@@ -435,13 +291,11 @@ def build_sample_set(
             path = tmp / f"{s.name}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(s.data)
-            rows.append((f"{s.name}.jpg", package, s.source, str(s.width), str(s.height), f"{s.colorfulness:.2f}"))
-        for package in PACKAGES:
-            copyright_file = root / package / "usr/share/doc" / package / "copyright"
-            if not copyright_file.is_file():
-                raise FileNotFoundError(f"{copyright_file}: the package's license terms are missing")
-            (tmp / package).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(copyright_file, tmp / package / "COPYRIGHT")
+            size, cf = (str(s.width), str(s.height)), f"{s.colorfulness:.2f}"
+            rows.append((f"{s.name}.jpg", package, s.source, *size, cf, archives[package]))
+        for source in SOURCES:
+            (tmp / source).mkdir(parents=True, exist_ok=True)
+            (tmp / source / "COPYRIGHT").write_bytes(copyright_text(fetched, source))
         lines = ["\t".join(MANIFEST_COLUMNS), *("\t".join(r) for r in rows)]
         (tmp / MANIFEST).write_text("\n".join(lines) + "\n", encoding="utf-8")
         report.changed = _replace(tmp, out)
@@ -459,11 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="colorize data sample",
         description="Build a folder of real color photographs from Debian packages "
-        f"({', '.join(PACKAGES)}), fetched with apt-get download; no other network access.",
+        f"({', '.join(PACKAGES)}), fetched with apt-get download, and PyPI wheels "
+        f"({', '.join(f'{n}=={v}' for n, v in WHEELS.items())}), fetched with pip download; "
+        "no other network access.",
     )
     parser.add_argument("dir", type=Path, help="output folder (created, or updated if built by this command)")
     parser.add_argument(
-        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="where .debs and their unpacked trees are kept"
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE_DIR,
+        help="where .debs, their unpacked trees and the wheels are kept",
     )
     parser.add_argument("--min-side", type=int, default=MIN_SIDE, help="drop photos whose short side is smaller")
     parser.add_argument(
@@ -472,14 +331,21 @@ def main(argv: list[str] | None = None) -> int:
         default=MIN_COLORFULNESS,
         help="drop photos less colorful than this (Hasler-Süsstrunk, 0-255 scale)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each dropped photo")
+    parser.add_argument(
+        "--max-side", type=int, default=MAX_SIDE, help="shrink photos whose long side is larger (Lanczos)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each dropped photo and each left-out shot")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.verbose:  # only ours: PIL's debug output is noise here
         logging.getLogger("colorize").setLevel(logging.DEBUG)
     try:
         report = build_sample_set(
-            args.dir, args.cache_dir, min_side=args.min_side, min_colorfulness=args.min_colorfulness
+            args.dir,
+            args.cache_dir,
+            min_side=args.min_side,
+            min_colorfulness=args.min_colorfulness,
+            max_side=args.max_side,
         )
     except (FetchError, FileExistsError, FileNotFoundError, ValueError) as e:
         parser.exit(1, f"{parser.prog}: error: {e}\n")

@@ -1,6 +1,6 @@
-"""The sample-set builder: name rules, screening filters and output on data made in tmp_path.
+"""The sample-set builder: screening filters and output on data made in tmp_path.
 
-Only ``test_build_from_debian_registry`` needs the network (the Debian registry).
+Only ``test_build_from_the_registries`` needs the network (the Debian registry and PyPI).
 """
 
 from __future__ import annotations
@@ -11,20 +11,18 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
+from sample_fakes import MVTB_WHEEL, fake_sources, make_wheel
 
-from colorize.data import sample
+from colorize.data import sample, sample_sources
 from colorize.data.sample import (
     DUPLICATE,
     GRAY,
     MANIFEST,
-    PACKAGES,
+    SOURCES,
     TOO_SMALL,
     UNREADABLE,
     Candidate,
-    FetchError,
     build_sample_set,
-    collect_candidates,
-    fetch_packages,
     main,
     screen,
 )
@@ -100,6 +98,30 @@ def test_screen_copies_rgb_jpeg_sources_byte_for_byte():
     assert kept.data == data
 
 
+def test_screen_shrinks_large_photos_with_lanczos():
+    src = np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8)  # portrait, detail everywhere
+    (kept,) = screen([("p/tall", _encode(src, "PNG"))], max_side=150, min_side=32)
+    assert (kept.reason, kept.width, kept.height) == (None, 100, 150)  # long side to max_side, aspect kept
+    out = _decode(kept.data)
+    assert out.shape == (150, 100, 3)
+    filters = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampling.BILINEAR, Image.Resampling.NEAREST)
+    errors = {f: np.abs(out - np.asarray(Image.fromarray(src).resize((100, 150), f))).mean() for f in filters}
+    assert min(errors, key=errors.get) == Image.Resampling.LANCZOS
+    with Image.open(io.BytesIO(kept.data)) as image:
+        assert JpegImagePlugin.get_sampling(image) == 0
+
+
+def test_screen_reencodes_shrunk_jpegs_and_copies_fitting_ones():
+    big = _encode(_colorful(400, 300), "JPEG", quality=80)
+    (shrunk,) = screen([("p/big", big)], max_side=200)
+    assert (shrunk.width, shrunk.height) == (200, 150) and shrunk.data != big
+    with Image.open(io.BytesIO(shrunk.data)) as image:
+        assert image.size == (200, 150)
+    (fits,) = screen([("p/big", big)], max_side=400)
+    assert fits.data == big  # long side exactly max_side: copied byte for byte
+    assert sample.MAX_SIDE == 1600
+
+
 def test_screen_composites_transparency_over_white():
     rgba = np.zeros((140, 140, 4), np.uint8)  # black where transparent: must not show
     rgba[:70, :, :3] = _colorful(140, 70)
@@ -118,119 +140,82 @@ def test_screen_reads_first_gif_frame():
     assert np.abs(_decode(kept.data) - np.asarray(frames[0].convert("RGB"))).mean() < 3
 
 
-# --- name rules ----------------------------------------------------------------------------------
-
-
-def _fake_root(tmp_path, photo: bytes) -> tuple:
-    """Package trees shaped like the real ones; GCompris' .rcc contents come from fake_rcc."""
-    root = tmp_path / "root"
-    rcc_dir = root / "gcompris-qt-data" / sample.GCOMPRIS_RCC_DIR
-    rcc_dir.mkdir(parents=True)
-    for bundle in sample.GCOMPRIS_RULES:
-        (rcc_dir / f"{bundle}.rcc").write_bytes(b"")
-    prefix = "gcompris/src/activities"
-    fake_rcc = {
-        "categorization": [
-            f"{prefix}/categorization/resource/images/fishes/fish1.webp",
-            f"{prefix}/categorization/resource/images/alphabets/alphabets.webp",
-            f"{prefix}/categorization/resource/images/tools/hammer.svg",
-            f"{prefix}/categorization/resource/README",
-        ],
-        "details": [
-            f"{prefix}/details/resource/image/TajMahal_background.webp",
-            f"{prefix}/details/resource/image/TajMahal_0.webp",
-            f"{prefix}/details/resource/image/Van_Gogh_The_Night_Cafe_background.webp",
-            f"{prefix}/details/resource/image/VincentVanGogh0012_background.webp",
-            f"{prefix}/details/resource/image/Gogh4_background.webp",
-            f"{prefix}/details/resource/image/PortraitOfPereTanguy_background.webp",
-            f"{prefix}/details/resource/image/Eglise_dAuvers-sur-Oise_background.webp",
-        ],
-        "clickgame": [f"{prefix}/clickgame/resource/sea1.webp", f"{prefix}/clickgame/resource/f00.webp"],
-        "erase": [f"{prefix}/erase/resource/gorilla.webp", f"{prefix}/erase/Erase.qml"],
-    }
-    for files, base in [
-        (["Nature/lake.jpg", "Nature/woods.gif", "Nature/scratchthumbs.db", "xy-grid.gif"], sample.SCRATCH_DIR),
-        (["sheep.jpg", "sheep-thumb.png"], sample.TUXPAINT_DIR),
-    ]:
-        package = "scratch" if base == sample.SCRATCH_DIR else "tuxpaint-data"
-        for f in files:
-            (root / package / base / f).parent.mkdir(parents=True, exist_ok=True)
-            (root / package / base / f).write_bytes(photo)
-    for package in PACKAGES:
-        doc = root / package / "usr/share/doc" / package
-        doc.mkdir(parents=True, exist_ok=True)
-        (doc / "copyright").write_text(f"{package} license\n")
-
-    def fake_iter_rcc(path):
-        for resource in fake_rcc.get(path.stem, []):
-            yield resource, photo
-
-    return root, fake_iter_rcc
-
-
-def test_collect_candidates_applies_name_rules(tmp_path, monkeypatch):
-    root, fake_iter_rcc = _fake_root(tmp_path, b"bytes")
-    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
-    candidates = collect_candidates(root)
-    assert [c.name for c in candidates] == [
-        "gcompris-qt-data/categorization__images__fishes__fish1",
-        "gcompris-qt-data/clickgame__sea1",
-        "gcompris-qt-data/details__image__TajMahal_background",
-        "gcompris-qt-data/erase__gorilla",
-        "scratch/Nature__lake",
-        "tuxpaint-data/sheep",
-    ]
-    by_name = {c.name: c for c in candidates}
-    assert by_name["gcompris-qt-data/erase__gorilla"].source == (
-        f"/{sample.GCOMPRIS_RCC_DIR}/erase.rcc:/gcompris/src/activities/erase/resource/gorilla.webp"
-    )
-    assert by_name["scratch/Nature__lake"].source == f"/{sample.SCRATCH_DIR}/Nature/lake.jpg"
-
-
-def test_sanitize_is_flat_and_safe():
-    assert sample._sanitize(["Nature", "beach malibu (1).jpg"]) == "Nature__beach_malibu__1_"
-    assert sample._sanitize(["details", "image", "Été.webp"]) == "details__image___t_"
-
-
 # --- building ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
-    """build_sample_set with the fetch replaced by a fake package tree; returns that root."""
-    root, fake_iter_rcc = _fake_root(tmp_path, _encode(_colorful(), "PNG"))
-    monkeypatch.setattr(sample, "iter_rcc", fake_iter_rcc)
-    monkeypatch.setattr(sample, "fetch_packages", lambda cache_dir: root)
-    return root
+    """build_sample_set with the fetch replaced by fake package trees and wheel; returns them."""
+    fetched, fake_iter_rcc = fake_sources(tmp_path, _encode(_colorful(), "PNG"))
+    monkeypatch.setattr(sample_sources, "iter_rcc", fake_iter_rcc)
+    monkeypatch.setattr(sample, "fetch_sources", lambda cache_dir: fetched)
+    return fetched
 
 
 def _tree(d) -> dict[str, bytes]:
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+def _rows(out) -> dict[str, dict[str, str]]:
+    header, *rows = (out / MANIFEST).read_text(encoding="utf-8").splitlines()
+    records = [dict(zip(header.split("\t"), row.split("\t"), strict=True)) for row in rows]
+    return {r["file"]: r for r in records}
+
+
 def test_build_writes_photos_manifest_and_copyrights(tmp_path, offline):
     out = tmp_path / "sample"
     report = build_sample_set(out, tmp_path / "cache")
     # One photo's bytes everywhere: the first (in name order) is kept, the rest are duplicates.
-    assert report.kept == {"gcompris-qt-data": 1, "scratch": 0, "tuxpaint-data": 0}
-    assert len(report.dropped[DUPLICATE]) == 5
+    assert report.kept == {"darknet": 1, **dict.fromkeys(SOURCES[1:], 0)}
+    assert len(report.dropped[DUPLICATE]) == 13
     files = _tree(out)
-    assert set(files) == {
-        MANIFEST,
-        "gcompris-qt-data/categorization__images__fishes__fish1.jpg",
-        *(f"{p}/COPYRIGHT" for p in PACKAGES),
-    }
+    assert set(files) == {MANIFEST, "darknet/dog.jpg", *(f"{p}/COPYRIGHT" for p in SOURCES)}
     assert files["scratch/COPYRIGHT"] == b"scratch license\n"
-    header, row = files[MANIFEST].decode().splitlines()
+    assert b"License :: OSI Approved :: MIT License" in files["mvtb-data/COPYRIGHT"]
+    header = files[MANIFEST].decode().splitlines()[0]
     assert header.split("\t") == list(sample.MANIFEST_COLUMNS)
-    name, package, source, w, h, cf = row.split("\t")
-    assert (name, package, w, h) == ("gcompris-qt-data/categorization__images__fishes__fish1.jpg",
-                                     "gcompris-qt-data", "160", "130")  # fmt: skip
-    assert source.endswith(
-        "categorization.rcc:/gcompris/src/activities/categorization/resource/images/fishes/fish1.webp"
-    )
-    assert float(cf) > 5
+    assert header.startswith("file\tpackage\tsource\twidth\theight\tcolorfulness\t")  # older readers keep working
+    row = _rows(out)["darknet/dog.jpg"]
+    assert row == {
+        "file": "darknet/dog.jpg",
+        "package": "darknet",
+        "source": "/usr/share/darknet/data/dog.jpg",
+        "width": "160",
+        "height": "130",
+        "colorfulness": row["colorfulness"],
+        "archive": "darknet_1.0_all.deb",
+    }
+    assert float(row["colorfulness"]) > 5
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+
+
+def test_build_names_what_it_drops_from_the_new_sources(tmp_path, offline, capsys):
+    """Gray and unreadable files from the wheel and the new packages are skipped, counted and named;
+    an oversized photo is stored shrunk; an evaluation image never shows up anywhere."""
+    gray = np.repeat(_colorful(seed=3)[..., :1], 3, axis=-1)
+    make_wheel(
+        offline.wheels["mvtb-data"],
+        {
+            "parks.png": _encode(_colorful(320, 240, seed=4), "PNG"),
+            "castle.png": _encode(gray, "PNG"),
+            "church.png": b"\x89PNG\r\n\x1a\n truncated",
+            "lena.png": _encode(_colorful(seed=5), "PNG"),
+        },
+    )
+    (offline.root / "darknet" / sample_sources.DARKNET_DIR / "eagle.jpg").write_bytes(_encode(gray, "JPEG"))
+    out = tmp_path / "sample"
+    assert main([str(out), "-v", "--max-side", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "mvtb-data 1" in printed and "gray 2" in printed and "unreadable 1" in printed
+    assert "dropped (gray): darknet/eagle" in printed
+    assert "dropped (gray): mvtb-data/castle" in printed
+    assert "dropped (unreadable): mvtb-data/church" in printed
+    assert "lena" not in printed and "lena" not in (out / MANIFEST).read_text()
+    row = _rows(out)["mvtb-data/parks.jpg"]
+    assert (row["width"], row["height"]) == ("200", "150")
+    assert (row["source"], row["archive"]) == ("/mvtbdata/images/parks.png", MVTB_WHEEL)
+    with Image.open(out / "mvtb-data/parks.jpg") as image:
+        assert image.size == (200, 150)
 
 
 def test_build_is_idempotent_and_replaces_changed_sets(tmp_path, offline):
@@ -243,7 +228,7 @@ def test_build_is_idempotent_and_replaces_changed_sets(tmp_path, offline):
     assert _tree(out) == first
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes  # untouched, not rewritten
 
-    (out / "gcompris-qt-data" / "stale.jpg").write_bytes(b"left over")
+    (out / "mvtb-data" / "stale.jpg").write_bytes(b"left over")
     assert build_sample_set(out).changed
     assert _tree(out) == first
 
@@ -260,42 +245,44 @@ def test_build_refuses_to_replace_a_foreign_folder(tmp_path, offline):
 def test_main_prints_one_summary(tmp_path, offline, capsys):
     assert main([str(tmp_path / "sample"), "--cache-dir", str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
-    assert "kept 1 photos (gcompris-qt-data 1, scratch 0, tuxpaint-data 0)" in printed
-    assert "dropped 5 (too small 0, gray 0, duplicate 5, unreadable 0)" in printed
+    assert (
+        "kept 1 photos (darknet 1, gcompris-qt-data 0, libjxl-testdata 0, mvtb-data 0, palapeli-data 0, "
+        "scratch 0, tuxpaint-data 0)"
+    ) in printed
+    assert "dropped 13 (too small 0, gray 0, duplicate 13, unreadable 0)" in printed
 
 
-# --- fetching ------------------------------------------------------------------------------------
-
-
-def test_fetch_without_apt_get_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.raises(FetchError, match=r"apt-get not found.*\.deb"):
-        fetch_packages(tmp_path / "cache")
-
-
-def test_fetch_skips_download_when_debs_are_cached(tmp_path, monkeypatch):
-    debs = tmp_path / "cache" / "debs"
-    debs.mkdir(parents=True)
-    for p in PACKAGES:
-        (debs / f"{p}_1.0_all.deb").write_bytes(b"not really a deb")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # apt-get would fail if it ran
-    with pytest.raises(FetchError, match="dpkg"):  # it got past the download to the unpacking
-        fetch_packages(tmp_path / "cache")
+def test_main_reports_a_corrupt_wheel_in_one_line(tmp_path, offline, capsys):
+    offline.wheels["mvtb-data"].write_bytes(b"not a zip")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "sample")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{MVTB_WHEEL}: not a readable wheel" in err
+    assert not (tmp_path / "sample").exists()
 
 
 @pytest.mark.registry
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("dpkg") is None, reason="needs apt-get and dpkg")
-def test_build_from_debian_registry(tmp_path):
+def test_build_from_the_registries(tmp_path):
+    """The real thing: Debian packages with apt-get, the mvtb-data wheel from PyPI with pip."""
     out = tmp_path / "sample"
     report = build_sample_set(out, tmp_path / "cache")
     assert report.kept["gcompris-qt-data"] >= 250
     assert report.kept["scratch"] >= 45
     assert report.kept["tuxpaint-data"] >= 15
-    rows = (out / MANIFEST).read_text().splitlines()[1:]
+    assert report.kept["darknet"] == 6
+    assert report.kept["palapeli-data"] == 5
+    assert report.kept["libjxl-testdata"] == 4
+    assert report.kept["mvtb-data"] >= 20
+    rows = _rows(out)
     assert len(rows) == report.n_kept
-    for row in rows:
-        name, _, _, w, h, _ = row.split("\t")
+    for name, row in rows.items():
+        assert row["archive"].endswith((".deb", ".whl")) and row["package"] == name.split("/")[0]
         with Image.open(out / name) as image:
-            assert image.size == (int(w), int(h)) and image.mode == "RGB"
+            assert image.size == (int(row["width"]), int(row["height"])) and image.mode == "RGB"
+            assert max(image.size) <= sample.MAX_SIDE
+    assert not {"mvtb-data/lena.jpg", "mvtb-data/butterfly.jpg", "darknet/scream.jpg"} & set(rows)
+    assert b"MIT License" in (out / "mvtb-data" / "COPYRIGHT").read_bytes()
     assert not build_sample_set(out, tmp_path / "cache").changed
