@@ -50,8 +50,9 @@ class ColorizationDataModule(lightning.LightningDataModule):
             "data augmentation" experiments).
         crop_scale: ``[min, max]`` share of the photo's area kept by a random resized crop of
             each training image (on the device, after transfer); None (the paper) = no crop.
-        load_size: side to which workers resize training photos before the crop (None:
-            ``image_size``); e.g. 2x ``image_size`` keeps detail for crops of a quarter of the area.
+        load_scale: workers resize training photos to ``load_scale * image_size`` before the
+            crop; 2 keeps full detail in crops of a quarter of the area. A factor rather than a
+            size, so one experiment config works at the paper's 256 px and the sample set's 128 px.
         seed: seed of the split (the paper's notebook: 123).
         draw_size: photos drawn for train + test (the paper: 20,000); None draws all.
         train_size: training photos kept (the paper: 19,900); None keeps all.
@@ -83,7 +84,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         num_workers: int = 2,
         augment: bool = False,
         crop_scale: tuple[float, float] | None = None,
-        load_size: int | None = None,
+        load_scale: float = 1.0,
         seed: int = 123,
         draw_size: int | None = 20000,
         train_size: int | None = 19900,
@@ -104,7 +105,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         self.num_workers = num_workers
         self.augment = augment
         self.crop_scale = tuple(crop_scale) if crop_scale is not None else None
-        self.load_size = load_size
+        self.load_scale = load_scale
         self.seed = seed
         self.draw_size = draw_size
         self.train_size = train_size
@@ -133,8 +134,8 @@ class ColorizationDataModule(lightning.LightningDataModule):
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
-        if self.load_size is not None and self.load_size < self.image_size:
-            raise ValueError(f"data.load_size={self.load_size} must be >= data.image_size={self.image_size} (or null)")
+        if self.load_scale < 1:
+            raise ValueError(f"data.load_scale must be >= 1 (a crop cannot add pixels), got {self.load_scale}")
         if self.crop_scale is not None and (
             len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1
         ):
@@ -176,7 +177,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
             return
         if self.split is None:
             self.split = self._load_or_make_split()
-        self.train_dataset = PhotoDataset(self.split.paths("train"), self.load_size or self.image_size, self.skip_gray)
+        self.train_dataset = PhotoDataset(self.split.paths("train"), self.load_size, self.skip_gray)
         self.val_dataset = PhotoDataset(self.split.paths("val"), self.image_size, self.skip_gray)
         self.test_dataset = PhotoDataset(self.split.paths("test"), self.image_size, self.skip_gray)
 
@@ -187,7 +188,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
             dataset,
             shuffle=True,
             drop_last=len(dataset) >= self.batch_size,
-            collate_fn=functools.partial(collate_photos, image_size=self.load_size or self.image_size),
+            collate_fn=functools.partial(collate_photos, image_size=self.load_size),
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -207,7 +208,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         rgb = batch["rgb"]
         training = self.trainer is not None and self.trainer.training
         if training and rgb.shape[0] and (self.crop_scale is not None or rgb.shape[-1] != self.image_size):
-            # No crop_scale but a larger load_size: the whole photo, resized.
+            # No crop_scale but a load_scale > 1: the whole photo, resized.
             scale, ratio = (self.crop_scale, (3 / 4, 4 / 3)) if self.crop_scale else ((1.0, 1.0), (1.0, 1.0))
             rgb = random_resized_crops(rgb, self.image_size, scale=scale, ratio=ratio)
         if self.augment and training:
@@ -216,6 +217,11 @@ class ColorizationDataModule(lightning.LightningDataModule):
         return {**batch, "rgb": rgb, "L": L, "ab": ab}
 
     # ---- helpers -------------------------------------------------------------------------
+
+    @property
+    def load_size(self) -> int:
+        """Side of the training photos the workers hand over (before the crop on the device)."""
+        return round(self.image_size * self.load_scale)
 
     def _loader(self, dataset: Dataset, *, shuffle=False, drop_last=False, batch_size=None, collate_fn=None):
         return DataLoader(

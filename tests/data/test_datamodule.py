@@ -351,7 +351,7 @@ def test_coco_corrupt_or_unsafe_archive(tmp_path, monkeypatch, data_filter):
 
 def test_training_photos_load_larger_and_are_cropped_on_the_device(tmp_path):
     _photos(tmp_path / "photos", 12, size=40)
-    dm = _dm(tmp_path / "photos", load_size=2 * SIZE, crop_scale=(0.3, 1.0), val_size=2, test_size=2)
+    dm = _dm(tmp_path / "photos", load_scale=2, crop_scale=(0.3, 1.0), val_size=2, test_size=2)
     dm.setup("fit")
     train = next(iter(dm.train_dataloader()))
     assert train["rgb"].shape[-2:] == (2 * SIZE, 2 * SIZE)  # workers hand over the load size
@@ -368,8 +368,8 @@ def test_training_photos_load_larger_and_are_cropped_on_the_device(tmp_path):
 
 def test_crop_options_are_checked_before_training(tmp_path):
     _photos(tmp_path / "photos", 10)
-    with pytest.raises(ValueError, match=r"data\.load_size=8"):
-        _dm(tmp_path / "photos", load_size=8).validate()
+    with pytest.raises(ValueError, match=r"data\.load_scale.*0\.5"):
+        _dm(tmp_path / "photos", load_scale=0.5).validate()
     with pytest.raises(ValueError, match=r"data\.crop_scale"):
         _dm(tmp_path / "photos", crop_scale=(0.0, 1.0)).validate()
 
