@@ -59,6 +59,10 @@ class ColorizationGAN(L.LightningModule):
             for a UNet on a pretrained encoder, so the random decoder first learns to read the
             ImageNet features before its large early gradients reach (and wreck) them. It also
             makes those epochs cheaper: no backward pass through the encoder. 0 = off.
+        encoder_lr_scale: the encoder's learning rate as a share of the generator's (fastai's
+            discriminative learning rates): below 1, a pretrained encoder is fine-tuned gently
+            while the decoder learns at full speed, so a few hundred photos do not wash out
+            what ImageNet taught it. 1 = one learning rate for the whole generator (the paper).
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class ColorizationGAN(L.LightningModule):
         lr_decay_epochs: int = 0,
         channels_last: bool = False,
         freeze_encoder_epochs: int = 0,
+        encoder_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if lambda_l1 < 0 or lambda_perceptual < 0:
@@ -85,11 +90,17 @@ class ColorizationGAN(L.LightningModule):
             raise ValueError(
                 "model.l1_warmup_epochs, model.lr_decay_epochs and model.freeze_encoder_epochs must be >= 0"
             )
-        if freeze_encoder_epochs and not isinstance(getattr(generator, "encoder", None), nn.Module):
-            raise ValueError(
-                f"model.freeze_encoder_epochs={freeze_encoder_epochs} needs a generator with an `encoder` "
-                f"submodule (e.g. ResNetUNet); {type(generator).__name__} has none"
-            )
+        if not 0 < encoder_lr_scale:
+            raise ValueError(f"model.encoder_lr_scale must be > 0, got {encoder_lr_scale}")
+        for option, value in (
+            ("freeze_encoder_epochs", freeze_encoder_epochs),
+            ("encoder_lr_scale", encoder_lr_scale != 1),
+        ):
+            if value and not isinstance(getattr(generator, "encoder", None), nn.Module):
+                raise ValueError(
+                    f"model.{option} needs a generator with an `encoder` submodule (e.g. ResNetUNet); "
+                    f"{type(generator).__name__} has none"
+                )
         # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
         self.save_hyperparameters(
             ignore=["generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer"]
@@ -107,7 +118,9 @@ class ColorizationGAN(L.LightningModule):
 
     # ----------------------------------------------------------------- setup
     def configure_optimizers(self):
-        opt_g = self._generator_optimizer(self.generator.parameters())
+        opt_g = self._generator_optimizer(self._generator_parameter_groups())
+        for group in opt_g.param_groups:
+            group["lr"] *= group.pop("lr_scale", 1.0)
         opt_d = self._discriminator_optimizer(self.discriminator.parameters())
         decay = self.hparams.lr_decay_epochs
         if not decay:
@@ -123,6 +136,15 @@ class ColorizationGAN(L.LightningModule):
 
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, linear_decay) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
+
+    def _generator_parameter_groups(self) -> list[dict[str, Any]]:
+        scale = self.hparams.encoder_lr_scale
+        if scale == 1:
+            return [{"params": list(self.generator.parameters())}]
+        encoder = {id(p) for p in self.generator.encoder.parameters()}
+        rest = [p for p in self.generator.parameters() if id(p) not in encoder]
+        # The optimizer factory sets the base learning rate; configure_optimizers applies lr_scale to it.
+        return [{"params": rest}, {"params": list(self.generator.encoder.parameters()), "lr_scale": scale}]
 
     def on_fit_start(self) -> None:
         if self.hparams.channels_last:

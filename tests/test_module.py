@@ -219,3 +219,28 @@ def test_frozen_encoder_epochs_train_decoder_and_norms_only_then_everything(phot
 def test_freezing_needs_an_encoder():
     with pytest.raises(ValueError, match=r"model\.freeze_encoder_epochs.*UNet"):
         tiny_gan(freeze_encoder_epochs=2)
+
+
+def test_encoder_learning_rate_is_a_share_of_the_generator_rate_through_the_schedule(photo_folder, tmp_path):
+    from colorize.models.resnet_unet import ResNetUNet
+
+    torch.manual_seed(0)
+    model = ColorizationGAN(
+        ResNetUNet("resnet18"), PatchGAN(base_width=4, num_layers=2), encoder_lr_scale=0.1, lr_decay_epochs=1
+    )
+    seen = []
+
+    class LrProbe(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            opt_g = trainer.optimizers[0]
+            encoder = {id(p) for p in pl_module.generator.encoder.parameters()}
+            seen.append({any(id(p) in encoder for p in g["params"]): g["lr"] for g in opt_g.param_groups})
+
+    trainer = tiny_trainer(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0, callbacks=[LrProbe()])
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    assert seen[0] == {False: pytest.approx(2e-4), True: pytest.approx(2e-5)}
+    assert seen[1][True] < 2e-5 and seen[1][True] == pytest.approx(seen[1][False] * 0.1)  # decays in step
+    n_params = sum(len(g["params"]) for g in trainer.optimizers[0].param_groups)
+    assert n_params == len(list(model.generator.parameters()))
+    with pytest.raises(ValueError, match=r"model\.encoder_lr_scale.*UNet"):
+        tiny_gan(encoder_lr_scale=0.5)
