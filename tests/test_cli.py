@@ -245,3 +245,32 @@ def test_help_lists_the_subcommands(capsys):
     out = capsys.readouterr().out
     for word in ("fit", "test", "predict", "data sample", "compare"):
         assert word in out
+
+
+OFFLINE_ENCODERS = {
+    "efficientnet_lite0": ["--model.generator.init_args.encoder=tf_efficientnet_lite0"],
+    "vgg16": ["--model.generator.init_args.encoder=vgg16", "--model.generator.init_args.out_indices=[1, 2, 3, 4, 5]"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("weights", list(OFFLINE_ENCODERS))
+def test_fit_with_an_offline_imagenet_encoder(weights, photo_folder, tmp_path):
+    from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
+
+    try:
+        OFFLINE_WEIGHTS[weights].locate()
+    except FileNotFoundError:
+        pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
+    extra = [*OFFLINE_ENCODERS[weights], f"--model.generator.init_args.weights={weights}"]
+    cli = run_cli(["fit", *experiment_args("advanced", photo_folder, tmp_path, *extra)])
+    generator = cli.model.generator
+    assert generator.stride == 32 and cli.trainer.global_step == 4  # 2 batches x (D step + G step)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_unknown_offline_weights_fail_before_training(photo_folder, tmp_path):
+    extra = ["--model.generator.init_args.weights=resnet50_offline"]
+    with pytest.raises((SystemExit, ValueError), match=r"weights: unknown .*'resnet50_offline'; choices: vgg16"):
+        run_cli(["fit", *experiment_args("advanced", photo_folder, tmp_path, *extra)])
+    assert not (tmp_path / "checkpoints").exists()

