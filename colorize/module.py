@@ -22,6 +22,23 @@ from torch import nn
 from colorize.losses import GANLoss
 from colorize.metrics import PixelAccuracy
 
+#: Init arguments that are objects (networks, loss, optimizer factories) rather than plain values.
+INJECTED = ("generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer")
+
+
+def _built_by_cli() -> bool:
+    """Whether LightningCLI is instantiating this module, handing ``save_hyperparameters`` its parsed config.
+
+    Lightning keeps that config in a context variable while it calls ``__init__`` (its
+    ``load_from_checkpoint_support``); the variable is private, so a Lightning without it
+    reads as "not under the CLI" and checkpoints fall back to today's plain hyperparameters.
+    """
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # pragma: no cover - a Lightning that moved it
+        return False
+    return _given_hyperparameters.get() is not None
+
 
 def paper_adam(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam as in the paper's code (and pix2pix): lr 2e-4, betas (0.5, 0.999).
@@ -75,10 +92,10 @@ class ColorizationGAN(L.LightningModule):
             )
         if l1_warmup_epochs < 0 or lr_decay_epochs < 0:
             raise ValueError("model.l1_warmup_epochs and model.lr_decay_epochs must be >= 0")
-        # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer"]
-        )
+        # Under LightningCLI the hyperparameters are the parsed config: class paths and init args of the injected
+        # networks, loss and optimizers, which is what lets a checkpoint rebuild its model with no YAML beside it.
+        # Built by hand, the live objects are not hyperparameters to pickle (the weights are in the state dict).
+        self.save_hyperparameters(ignore=[] if _built_by_cli() else INJECTED)
         # Two optimizers alternate within one batch: Lightning's automatic loop cannot express that.
         self.automatic_optimization = False
         self.generator = generator
