@@ -27,7 +27,14 @@ from torch import nn
 
 from colorize.export import build_module, is_export, read_export, write_export
 
-__all__ = ["Colorizer", "export_checkpoint", "export_colorizer", "load_colorizer", "read_checkpoint"]
+__all__ = [
+    "Colorizer",
+    "checkpoint_summary",
+    "export_checkpoint",
+    "export_colorizer",
+    "load_colorizer",
+    "read_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +143,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"path", "epoch", "step"}`` of a checkpoint or an export (None where it does not say)."""
+    path = Path(path)
+    if is_export(path):
+        from colorize.export import read_export_config
+
+        config = read_export_config(path)
+        return {"path": str(path), "epoch": config.get("epoch"), "step": config.get("step")}
+    checkpoint = _load_checkpoint(path)
+    return {"path": str(path), "epoch": checkpoint.get("epoch"), "step": checkpoint.get("global_step")}
+
+
 def _from_checkpoint(path: Path) -> Colorizer:
     described = read_checkpoint(path)
     where = f"checkpoint {path}"
@@ -223,3 +242,28 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike |
     if output is None:
         output = checkpoint.with_name(f"{colorizer.name}.safetensors")
     return export_colorizer(colorizer, output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``colorize export CHECKPOINT [OUTPUT]``: write a checkpoint's generator as a safetensors export."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="colorize export",
+        description="Write the generator of a `colorize fit` checkpoint as safetensors weights + a JSON config: "
+        "a file to share, that loads without running code (a .ckpt is a pickle).",
+    )
+    parser.add_argument("checkpoint", help="a .ckpt written by `colorize fit`")
+    parser.add_argument("output", nargs="?", help="the .safetensors file (default: <run name>.safetensors beside it)")
+    args = parser.parse_args(argv)
+    if args.output is not None and not is_export(args.output):
+        parser.error(f"the output must end in .safetensors, got {args.output}")
+    try:
+        written = export_checkpoint(args.checkpoint, args.output)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    size = written.stat().st_size / 2**20
+    source = Path(args.checkpoint).stat().st_size / 2**20
+    sys.stdout.write(f"wrote {written} ({size:.1f} MiB; the checkpoint is {source:.1f} MiB)\n")
+    return 0

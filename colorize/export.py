@@ -36,7 +36,9 @@ __all__ = [
     "EXPORT_FORMAT",
     "TRUSTED_PREFIXES",
     "build_module",
+    "check_trusted",
     "is_export",
+    "offline_spec",
     "read_export",
     "read_export_config",
     "weights_digest",
@@ -88,6 +90,13 @@ def _offline_init_args(init_args: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def offline_spec(spec: Any, where: str) -> dict[str, Any]:
+    """A copy of ``{"class_path", "init_args"}`` with ``pretrained*`` off; ValueError naming ``where`` if malformed."""
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
+        raise ValueError(f"{where}: a module spec must be {{'class_path': ..., 'init_args': {{...}}}}, got {spec!r}")
+    return {"class_path": spec["class_path"], "init_args": _offline_init_args(spec.get("init_args") or {})}
+
+
 def build_module(spec: Mapping[str, Any], where: str, trusted: tuple[str, ...] = TRUSTED_PREFIXES) -> nn.Module:
     """An ``nn.Module`` from ``{"class_path": ..., "init_args": {...}}``, as LightningCLI would build it.
 
@@ -98,14 +107,10 @@ def build_module(spec: Mapping[str, Any], where: str, trusted: tuple[str, ...] =
     Raises:
         ValueError: naming ``where``, if a class is not trusted or the spec does not build.
     """
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
-        raise ValueError(
-            f"{where}: the generator spec must be {{'class_path': ..., 'init_args': {{...}}}}, got {spec!r}"
-        )
+    spec = offline_spec(spec, where)
     check_trusted(spec, where, trusted)
     from jsonargparse import ArgumentParser
 
-    spec = {"class_path": spec["class_path"], "init_args": _offline_init_args(spec.get("init_args") or {})}
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(nn.Module, "module", fail_untyped=False, required=True)
     try:

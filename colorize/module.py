@@ -141,7 +141,7 @@ class ColorizationGAN(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._log_skipped_files(batch)
         L, ab_real = self._prepare(batch["L"]), self._prepare(batch["ab"])
-        if L.shape[0] == 0:  # every file of this batch was unreadable or colorless
+        if self._skip_on_every_rank(L.shape[0] == 0):  # every file of a batch was unreadable or colorless
             return
         opt_g, opt_d = self.optimizers()
         adversarial = self.current_epoch >= self.hparams.l1_warmup_epochs
@@ -189,6 +189,31 @@ class ColorizationGAN(L.LightningModule):
             {k: v.detach().float() for k, v in logs.items()}, on_step=True, on_epoch=True, batch_size=L.shape[0]
         )
         self.log("g_l1", loss_l1.detach().float(), prog_bar=True, logger=False, batch_size=L.shape[0])
+
+    def _skip_on_every_rank(self, skip: bool) -> bool:
+        """Whether any rank must skip this step; then every rank skips it.
+
+        Under DDP each backward all-reduces gradients with every other rank: a rank that
+        returned early without its two backwards would leave the others waiting forever.
+        One tiny all-reduce per step keeps the ranks in step; the other ranks' batches of
+        that step are dropped, which a batch with no usable photo makes rare.
+        """
+        trainer = self._trainer
+        if trainer is None or trainer.world_size == 1:
+            return skip
+        flag = torch.tensor(float(skip), device=self.device)
+        return bool(trainer.strategy.reduce(flag, reduce_op="max") > 0)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The trained weights are in the state dict: rebuilding the networks from the
+        # checkpoint's hyperparameters must not fetch pretrained ones (offline it cannot).
+        from colorize.export import offline_spec
+
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict):
+            checkpoint["hyper_parameters"] = {
+                k: offline_spec(v, k) if isinstance(v, dict) and "class_path" in v else v for k, v in hparams.items()
+            }
 
     def _discriminator_score(self, logits: torch.Tensor) -> torch.Tensor:
         """Mean D output as a probability (vanilla) or raw score (lsgan): the paper's D(real)/D(fake) curves."""
