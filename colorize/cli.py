@@ -107,11 +107,13 @@ def standalone_arguments(argv: list[str]) -> list[str]:
     if path is None or not path.is_file():
         return argv
     from colorize.colorizer import read_checkpoint
-    from colorize.export import is_export, offline_spec, read_export_config
+    from colorize.export import check_trusted, is_export, offline_spec, read_export_config
 
     try:
         if is_export(path):
             config = read_export_config(path)
+            # Checked before jsonargparse sees it: parsing a class path imports it.
+            check_trusted(config.get("generator"), f"generator export {path}")
             generator = offline_spec(config.get("generator"), f"generator export {path}")
             model = {"generator": generator, "discriminator": {"class_path": PLACEHOLDER_DISCRIMINATOR}}
             data = {"image_size": config.get("image_size")}

