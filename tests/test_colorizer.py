@@ -114,3 +114,27 @@ def test_bad_files_fail_with_one_line_naming_them(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.ckpt"):
         load_colorizer(junk)
+
+
+def test_an_export_naming_a_foreign_class_is_refused_before_anything_is_imported(tiny_run, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    from colorize.export import read_export_config
+
+    exported = export_checkpoint(tiny_run / "checkpoints" / "last.ckpt", tmp_path / "tiny.safetensors")
+    config = read_export_config(exported)
+    config["generator"] = {"class_path": "evil_module_that_does_not_exist.Payload", "init_args": {}}
+    save_file(load_file(exported), tmp_path / "evil.safetensors", metadata={"colorize": json.dumps(config)})
+    imported = []
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path])
+    sys.meta_path.insert(0, type("Spy", (), {"find_spec": staticmethod(lambda name, *a: imported.append(name))})())
+    with pytest.raises(ValueError, match="refusing to build 'evil_module_that_does_not_exist.Payload'"):
+        load_colorizer(tmp_path / "evil.safetensors")
+    assert "evil_module_that_does_not_exist" not in imported
+    renamed = tmp_path / "not_an_export.safetensors"
+    shutil.copy(tiny_run / "checkpoints" / "last.ckpt", renamed)  # a pickle under an export's name
+    with pytest.raises(ValueError, match="not a colorize generator export"):
+        load_colorizer(renamed)
