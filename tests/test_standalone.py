@@ -180,12 +180,17 @@ def test_fit_test_predict_of_one_run_folder_log_into_one_wandb_run(photo_folder,
     logger = ["--trainer.logger=colorize.loggers.ColorizeWandbLogger", "--trainer.logger.init_args.group=sample-set"]
     inputs = mixed_folder(photo_folder, tmp_path / "photos")
     predict = ["--input", str(inputs), "--output", str(tmp_path / "o")]
+    ids = []
     for command in (["fit"], ["test"], ["predict", *predict]):
-        run_cli([command[0], *tiny_run_args(photo_folder, run), *logger, *command[1:]])
+        cli = run_cli([command[0], *tiny_run_args(photo_folder, run), *logger, *command[1:]])
+        ids.append(cli.trainer.logger.experiment.id)
         wandb.finish()  # as when each command is its own process: the next one must find the run by its id
     run_id = (run / "wandb_run_id").read_text().strip()
+    assert ids == [run_id] * 3
+    # Offline, each command adds a folder named by its start second and the run id (two starting within
+    # one second share one).
     runs = sorted((run / "wandb").glob("offline-run-*"))
-    assert len(runs) == 3 and {r.name.rsplit("-", 1)[1] for r in runs} == {run_id}
+    assert runs and {r.name.rsplit("-", 1)[1] for r in runs} == {run_id}
     assert all(b"sample-set" in next(r.glob("*.wandb")).read_bytes() for r in runs)  # one group for a comparison
     tables = list((run / "wandb").rglob("media/table/test/results_*.table.json"))
     assert len(tables) == 1
