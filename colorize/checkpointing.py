@@ -1,10 +1,16 @@
-"""Checkpoints that survive a kill: written to a temporary name, then renamed.
+"""Checkpoints that survive a kill: written to a temporary name, then renamed; one ``last.ckpt`` per run.
 
 Lightning's ``ModelCheckpoint`` keeps the best and last checkpoints at validation time;
 :class:`MidEpochCheckpoint` adds a ``last.ckpt`` every N batches, so that a run killed in
 the middle of a long epoch (80 epochs of 19,900 photos are hours each on a small GPU)
 loses at most N batches. ``os.replace`` is atomic on POSIX and Windows: a reader sees the
-old file or the new one, never half of one.
+old file or the new one, never half of one; :class:`AtomicCheckpointIO` makes every
+checkpoint write (``ModelCheckpoint``'s too) go that way.
+
+Both callbacks write the *same* ``last.ckpt`` (the CLI turns ModelCheckpoint's version
+counter off, which would otherwise add ``last-v1.ckpt`` beside the mid-epoch one after a
+resume), so whichever wrote last holds the newest state, and ``--ckpt_path last`` resumes
+from it.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger(__name__)
@@ -33,6 +41,23 @@ def save_checkpoint_atomically(trainer: L.Trainer, path: str | Path) -> None:
     trainer.strategy.barrier("atomic_checkpoint")
     if trainer.is_global_zero:
         os.replace(tmp, path)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through a temporary file in the same folder and a rename.
+
+    Lightning already serializes to memory before writing, but a kill during the write itself
+    leaves a truncated file where a good ``last.ckpt`` was.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.io.tmp")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class MidEpochCheckpoint(Callback):

@@ -2,8 +2,10 @@
 
     colorize fit --config advanced.yaml                 # a bare name finds the shipped configs/
     colorize fit --config vanilla.yaml --config tiny.yaml   # overlays stack left to right
-    colorize test --config advanced.yaml                # default checkpoint: the run's best
+    colorize test --config advanced.yaml                # default checkpoint: the run's last (the paper's)
     colorize predict --config advanced.yaml --input old_photos/ --output colorized/
+    colorize predict --ckpt_path runs/advanced/checkpoints/last.ckpt --input old/ --output new/   # no config
+    colorize export runs/advanced/checkpoints/last.ckpt advanced.safetensors   # generator only, no pickle
     colorize data sample data/sample                    # the offline sample photo set
     colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
 
@@ -14,6 +16,7 @@ Everything heavy (timm, the datasets, wandb) loads only when a subcommand needs 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import warnings
@@ -22,8 +25,8 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from colorize.callbacks import ValidationSamples
-from colorize.checkpointing import MidEpochCheckpoint
+from colorize.callbacks import BalancedAccuracyMonitor, ValidationSamples
+from colorize.checkpointing import AtomicCheckpointIO, MidEpochCheckpoint
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.evaluation import EvaluationReport
 from colorize.loggers import ColorizeWandbLogger
@@ -33,7 +36,10 @@ from colorize.prediction_writer import ColorizedPhotoWriter
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-MONITOR = "val/pixel_acc@2%"
+# Not the paper's pixel accuracy, which rewards gray output: see colorize.callbacks.BalancedAccuracyMonitor.
+MONITOR = "val/balanced_acc@5%"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+PLACEHOLDER_DISCRIMINATOR = "colorize.models.patchgan.PatchGAN"
 # Shortcuts for the flags a user types most, translated before jsonargparse sees them.
 PREDICT_SHORTCUTS = {"--input": "--data.predict_path", "--output": "--prediction.output_dir"}
 
@@ -53,8 +59,86 @@ def resolve_config_path(value: str) -> str:
     return value
 
 
+def _option(argv: list[str], name: str) -> str | None:
+    """The last value given to ``name`` (``--name=value`` or ``--name value``), or None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(f"{name}="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            out.append(arg)
+    return out
+
+
+def _default_run_dir(checkpoint: Path) -> Path:
+    """``runs/x`` for ``runs/x/checkpoints/*.ckpt``; ``runs/<file name>`` for a file lying anywhere else."""
+    if checkpoint.parent.name == "checkpoints":
+        return checkpoint.parent.parent
+    return Path("runs") / checkpoint.stem
+
+
+def standalone_arguments(argv: list[str]) -> list[str]:
+    """Let a checkpoint or a generator export stand in for the configs that made it.
+
+    For ``validate``/``test``/``predict`` with ``--ckpt_path FILE``, what the file says about
+    itself (networks with their init args, the datamodule's options, its run folder) is
+    inserted right after the subcommand, so any ``--config`` or option the user gives still
+    wins. An export (``.safetensors``) has no Lightning state to resume: it becomes
+    ``--generator_export FILE``, its generator's class path and image size go in, and a
+    placeholder discriminator (never run) completes the model.
+    """
+    position = next((i for i, arg in enumerate(argv) if arg in SUBCOMMANDS), None)
+    if position is None or argv[position] == "fit":
+        return argv
+    value = _option(argv, "--ckpt_path")
+    path = Path(value).expanduser() if value else None
+    if path is None or not path.is_file():
+        return argv
+    from colorize.colorizer import read_checkpoint
+    from colorize.export import check_trusted, is_export, offline_spec, read_export_config
+
+    try:
+        if is_export(path):
+            config = read_export_config(path)
+            # Checked before jsonargparse sees it: parsing a class path imports it.
+            check_trusted(config.get("generator"), f"generator export {path}")
+            generator = offline_spec(config.get("generator"), f"generator export {path}")
+            model = {"generator": generator, "discriminator": {"class_path": PLACEHOLDER_DISCRIMINATOR}}
+            data = {"image_size": config.get("image_size")}
+            argv = [*_without_option(argv, "--ckpt_path"), f"--generator_export={path}"]
+        else:
+            described = read_checkpoint(path)
+            if described["generator"] is None:
+                return argv  # a checkpoint made outside the CLI: its configs must be given
+            model = {k: v for k, v in described["model"].items() if k in ("generator", "discriminator")}
+            model = {k: offline_spec(v, f"checkpoint {path}") for k, v in model.items()}
+            data = {k: v for k, v in described["data"].items() if k != "predict_path"}
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"colorize {argv[position]}: {error}") from None
+    injected = [f"--model={json.dumps(model)}", f"--data={json.dumps(data)}"]
+    if _option(argv, "--trainer.default_root_dir") is None:
+        injected.append(f"--trainer.default_root_dir={_default_run_dir(path)}")
+    return [*argv[: position + 1], *injected, *argv[position + 1 :]]
+
+
 def rewrite_arguments(argv: list[str]) -> list[str]:
-    """Resolve bare ``--config`` names and expand the predict shortcuts."""
+    """Resolve bare ``--config`` names, expand the predict shortcuts, let a checkpoint stand for its configs."""
+    return standalone_arguments(_rewrite_names(argv))
+
+
+def _rewrite_names(argv: list[str]) -> list[str]:
     out: list[str] = []
     it = iter(argv)
     for arg in it:
@@ -80,7 +164,8 @@ class ColorizeCLI(LightningCLI):
 
     A run folder (``trainer.default_root_dir``, e.g. ``runs/advanced``) holds everything of
     one experiment: ``checkpoints/{best,last}.ckpt``, ``split.json``, ``samples/``,
-    ``results.json``, ``predictions/`` and ``wandb/``.
+    ``results.json``, ``predictions/``, ``wandb/`` and ``wandb_run_id`` (fit, test and
+    predict of one folder log into one W&B run).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -93,7 +178,16 @@ class ColorizeCLI(LightningCLI):
                 "checkpoint.save_top_k": 1,
                 "checkpoint.save_last": True,
                 "checkpoint.auto_insert_metric_name": False,
+                # One best.ckpt and one last.ckpt per run: overwrite, never add "-v1" copies on resume.
+                "checkpoint.enable_version_counter": False,
             }
+        )
+        parser.add_lightning_class_args(BalancedAccuracyMonitor, "balanced_accuracy")
+        parser.add_argument(
+            "--generator_export",
+            type=str | None,
+            default=None,
+            help="a generator export (.safetensors) to test or predict with; `--ckpt_path FILE.safetensors` sets it",
         )
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(MidEpochCheckpoint, "mid_epoch_checkpoint")
@@ -117,11 +211,17 @@ class ColorizeCLI(LightningCLI):
             # G step: D is frozen), so DDP must expect parameters without gradients.
             trainer.strategy = "ddp_find_unused_parameters_true"
 
+    def instantiate_trainer(self, **kwargs):
+        config = self._get(self.config_init, "trainer", default={})
+        if not config.get("plugins") and "plugins" not in kwargs:
+            kwargs["plugins"] = [AtomicCheckpointIO()]
+        return super().instantiate_trainer(**kwargs)
+
     def after_instantiate_classes(self) -> None:
         run_dir = Path(self.trainer.default_root_dir)
         for logger in self.trainer.loggers:
             if isinstance(logger, ColorizeWandbLogger):
-                logger.use_run_folder(run_dir)
+                logger.use_run_folder(run_dir, create_id=self.trainer.is_global_zero)
         for callback in self.trainer.callbacks:
             if isinstance(callback, ColorizedPhotoWriter) and callback.output_dir is None:
                 callback.output_dir = run_dir / "predictions"
@@ -141,25 +241,47 @@ class ColorizeCLI(LightningCLI):
             raise SystemExit(f"colorize: configuration error: {error}") from None
 
     def _default_checkpoint(self, subcommand: str) -> None:
-        """``test``/``predict`` without ``--ckpt_path`` use the run's best checkpoint."""
+        """Which weights ``test``/``predict`` use: the run's ``last.ckpt`` unless told otherwise.
+
+        The paper evaluated its final generators, so ``last`` is the default; ``best`` is the
+        run's ``best.ckpt`` (chosen by :data:`MONITOR`); any other value is a file, or comes
+        from ``--generator_export``.
+        """
         kwargs = self.config_init[subcommand]
-        if kwargs.get("ckpt_path") is None:
-            best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
-            if not best.is_file():
-                raise SystemExit(
-                    f"colorize {subcommand}: no checkpoint given and none at {best}; train first "
-                    f"(colorize fit --config ...) or pass --ckpt_path"
-                )
-            kwargs["ckpt_path"] = str(best)
+        export = self.config[subcommand].get("generator_export")
+        if export:
+            from colorize.export import read_export
+
+            try:
+                self.model.generator = read_export(export)[0]
+            except (FileNotFoundError, ValueError) as error:
+                raise SystemExit(f"colorize {subcommand}: {error}") from None
+            kwargs["ckpt_path"], used = None, export
+        else:
+            value = kwargs.get("ckpt_path") or "last"
+            if value in ("last", "best"):
+                path = Path(self.trainer.default_root_dir) / "checkpoints" / f"{value}.ckpt"
+                if not path.is_file():
+                    why = f" (best is chosen by {MONITOR})" if value == "best" else ""
+                    raise SystemExit(
+                        f"colorize {subcommand}: no {value} checkpoint at {path}{why}; train first "
+                        f"(colorize fit --config ...) or pass --ckpt_path FILE"
+                    )
+                value = str(path)
+            kwargs["ckpt_path"] = used = value
         for callback in self.trainer.callbacks:
             if isinstance(callback, EvaluationReport):
-                callback.checkpoint_path = str(kwargs["ckpt_path"])
+                callback.checkpoint_path = str(used)
 
     def before_fit(self) -> None:
+        if self.config.fit.get("generator_export"):
+            raise SystemExit("colorize fit: a generator export cannot be resumed (it has no optimizer state)")
         self._validate()
 
     def before_validate(self) -> None:
         self._validate()
+        if self.config.validate.get("generator_export"):
+            self._default_checkpoint("validate")
 
     def before_test(self) -> None:
         self._validate()
@@ -177,6 +299,7 @@ EPILOG = """more commands:
   colorize data sample DIR                      build the offline sample photo set (Debian packages, a PyPI wheel)
   colorize data export SPLIT_JSON OUT_DIR       write a run's test photos as grayscale PNGs
   colorize compare RUN_DIR...                   one results table from several runs' results.json
+  colorize export CHECKPOINT [OUT.safetensors]  the generator alone: safetensors + JSON, loads no code
 """
 
 
@@ -217,6 +340,10 @@ def main(argv: list[str] | None = None) -> None:
         from colorize.report import main as compare_main
 
         raise SystemExit(compare_main(argv[1:]))
+    if argv[:1] == ["export"]:
+        from colorize.colorizer import main as export_main
+
+        raise SystemExit(export_main(argv[1:]))
     # Keep sys.argv in step with what is parsed: DDP launches its workers by re-running sys.argv.
     sys.argv[1:] = rewrite_arguments(argv)
     run_cli()

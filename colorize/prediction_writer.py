@@ -4,11 +4,19 @@
 saves each prediction as it arrives (per batch, so memory does not grow with the number of
 photos) as ``<output_dir>/<path relative to input_root, suffix replaced>.png``.
 
-Why the refusals: outputs share the input's name and a PNG input would share its suffix,
+Names (:func:`output_names`), decided for the whole input list before the first photo is
+written, so they never depend on the order photos arrive in:
+
+- ``trip/cat.jpg`` -> ``trip/cat.png``: subfolders kept, the suffix replaced by ``.png``;
+- inputs of one folder that share a stem, ignoring letter case (``IMG_001.JPG`` beside
+  ``IMG_001.png``), each keep their whole name: ``IMG_001.JPG.png`` and ``IMG_001.png.png``;
+- should a name still be taken (an input literally called ``IMG_001.JPG.png`` as well), the
+  later input in sorted order gets ``-2``, ``-3``, ... before ``.png``.
+
+Why the one refusal: outputs share the input's name and a PNG input would share its suffix,
 so writing into the input folder could silently replace an original photo, and would feed
 the outputs back in as inputs on the next run. Outputs therefore never go inside the input
-folder, and two inputs that map to the same output (``cat.jpg`` and ``cat.png``) stop the
-run instead of one overwriting the other.
+folder.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from colorize.visualize import save_image_png
 
-__all__ = ["ColorizedPhotoWriter"]
+__all__ = ["ColorizedPhotoWriter", "output_names"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,30 @@ def _refuse_inside(output_dir: Path, input_dir: Path) -> None:
             f"output_dir {str(output_dir)!r} {where} the input folder {str(input_dir)!r}: colorized photos "
             "are named after their inputs and could overwrite them; choose an output folder outside it"
         )
+
+
+def output_names(inputs: Sequence[str | os.PathLike]) -> dict[Path, Path]:
+    """``{input: output}`` for relative input paths, every output distinct (see the module docstring).
+
+    Outputs are compared ignoring letter case, so they stay distinct on case-insensitive disks.
+    """
+    paths = sorted({Path(p) for p in inputs}, key=lambda p: p.as_posix())
+    stems: dict[tuple[Path, str], int] = {}
+    for path in paths:
+        key = (path.parent, path.stem.casefold())
+        stems[key] = stems.get(key, 0) + 1
+    names: dict[Path, Path] = {}
+    taken: set[str] = set()
+    for path in paths:
+        shared = stems[(path.parent, path.stem.casefold())] > 1
+        base = path.name if shared else path.stem
+        target, count = path.parent / f"{base}.png", 1
+        while target.as_posix().casefold() in taken:
+            count += 1
+            target = path.parent / f"{base}-{count}.png"
+        taken.add(target.as_posix().casefold())
+        names[path] = target
+    return names
 
 
 class ColorizedPhotoWriter(BasePredictionWriter):
@@ -66,6 +98,7 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         self.input_root = root.parent if root is not None and root.is_file() else root
         self.output_dir = output_dir
         self._written: dict[Path, str] = {}
+        self._names: dict[Path, Path] = {}  # relative input -> relative output, for the whole run
 
     @property
     def output_dir(self) -> Path | None:
@@ -96,16 +129,30 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         else:
             _refuse_inside(self.output_dir, source.parent)
             relative = Path(source.name)
-        target = (self.output_dir / relative).with_suffix(".png")
+        target = self.output_dir / self._names.get(relative, relative.with_suffix(".png"))
         # Belt and braces: whatever the folders, the input file itself is never the target.
         if target == source:
             raise ValueError(f"output {str(target)!r} would overwrite its input {input_path!r}")
         return target
 
+    def plan(self, inputs: Sequence[str | os.PathLike]) -> None:
+        """Decide every output name from the whole list of inputs (the predict loop does this first)."""
+        relative = []
+        for path in inputs:
+            source = Path(path).resolve()
+            if self.input_root is not None and _is_within(source, self.input_root) and source != self.input_root:
+                relative.append(source.relative_to(self.input_root))
+            elif self.input_root is None:
+                relative.append(Path(source.name))
+        self._names = output_names(relative)
+
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         if self.output_dir is None:
             raise ValueError("ColorizedPhotoWriter.output_dir is not set: where should the photos go?")
         self._written = {}
+        loaders = getattr(trainer, "predict_dataloaders", None)
+        loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders] if loaders is not None else []
+        self.plan([p for loader in loaders for p in getattr(getattr(loader, "dataset", None), "paths", [])])
 
     def write_on_batch_end(
         self,
@@ -120,10 +167,12 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         for image, path in _items(prediction):
             target = self.output_path(path)
             if target in self._written:
-                raise ValueError(
-                    f"inputs {self._written[target]!r} and {path!r} would both be written to {str(target)!r}; "
-                    "rename one of them"
-                )
+                # Not planned (the writer used outside the predict loop): never overwrite, never refuse.
+                name, count = Path(path).name, 1
+                target = target.with_name(f"{name}.png")
+                while target in self._written:
+                    count += 1
+                    target = target.with_name(f"{name}-{count}.png")
             save_image_png(image, target)
             self._written[target] = path
 

@@ -37,6 +37,7 @@ __all__ = [
     "main",
     "paper_table_markdown",
     "resolve_results_path",
+    "test_set_mismatch",
     "TEST_SET_KEYS",
 ]
 
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 GRAY_ROW = "all-gray"
 RESULTS_FILE = "results.json"
 FORMAT = "colorize.results/1"
-TEST_SET_KEYS = ("split_file", "num_test_images", "image_size")
+#: What identifies a test set: the SHA-256 of its photo list (older results: the split file), its size, the image size.
+TEST_SET_KEYS = ("test_set_sha256", "num_test_images", "image_size")
 # Two gray baselines on the same images differ only by float summation order.
 _GRAY_ATOL = 1e-6
 
@@ -109,9 +111,15 @@ class ResultsTable:
 
     @property
     def test_set(self) -> tuple[Any, Any, Any]:
-        """(split file, number of test images, image size): what must match for two runs'
-        numbers, and their all-gray baselines, to be comparable. Unknown entries are ``None``."""
-        return tuple(self.metadata.get(key) or None for key in TEST_SET_KEYS)
+        """(photo list digest, number of test images, image size): what must match for two runs'
+        numbers, and their all-gray baselines, to be comparable. Unknown entries are ``None``.
+
+        The digest is ``test_set_sha256``; results written before it existed fall back to
+        their split file. The split file alone does not identify a test set: every run keeps
+        its own copy (``runs/<name>/split.json``) of what may be the same split.
+        """
+        identity = self.metadata.get("test_set_sha256") or self.metadata.get("split_file") or None
+        return (identity, *(self.metadata.get(key) or None for key in TEST_SET_KEYS[1:]))
 
     def to_markdown(self, columns: Sequence[str] | None = None, *, caption: bool = True) -> str:
         """A Markdown table: one row per entry, metrics as columns, the gray baseline last.
@@ -135,7 +143,8 @@ class ResultsTable:
         return f"{text}\n\n{described}" if caption and described else text
 
     def _caption(self) -> str:
-        split, count, size = self.test_set
+        _, count, size = self.test_set
+        split = self.metadata.get("split_file") or None
         checkpoint = self.metadata.get("checkpoint")
         parts = []
         if count is not None or size is not None:
@@ -144,7 +153,8 @@ class ResultsTable:
         if split is not None:
             parts.append(f"split `{split}`")
         if checkpoint:
-            parts.append(f"checkpoint `{checkpoint}`")
+            where = [f"{k} {self.metadata[k]}" for k in ("epoch", "step") if self.metadata.get(k) is not None]
+            parts.append(f"checkpoint `{checkpoint}`" + (f" ({', '.join(where)})" if where else ""))
         return "; ".join(parts) + "." if parts else ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +244,9 @@ def compare_runs(result_paths: Sequence[str | os.PathLike]) -> str:
 
     with_gray = [(name, t) for name, t in zip(names, tables, strict=True) if GRAY_ROW in t.rows]
     notes = []
+    mismatch = test_set_mismatch(names, tables)
+    if mismatch:
+        notes.append(f"**Warning:** {mismatch}")
     if with_gray:
         gray_tables = [t for _, t in with_gray]
         same_test_set = len({t.test_set for t in gray_tables}) == 1
@@ -245,19 +258,33 @@ def compare_runs(result_paths: Sequence[str | os.PathLike]) -> str:
             why = "were tested on different test sets" if not same_test_set else "have different all-gray baselines"
             notes.append(
                 f"Note: these runs {why}, so each keeps its own all-gray row; compare a model only with the "
-                "gray row of its own run. Test sets: "
-                + "; ".join(f"{name}: {_describe_test_set(t)}" for name, t in with_gray)
-                + "."
+                "gray row of its own run."
             )
-    if len({t.test_set for t in tables}) == 1:
-        combined.metadata = {k: v for k, v in zip(TEST_SET_KEYS, tables[0].test_set, strict=True) if v is not None}
+    if not mismatch:
+        first = tables[0].metadata
+        combined.metadata = {k: first[k] for k in ("num_test_images", "image_size") if first.get(k) is not None}
     text = combined.to_markdown()
     return "\n\n".join([text, *notes])
 
 
+def test_set_mismatch(names: Sequence[str], tables: Sequence[ResultsTable]) -> str | None:
+    """One sentence naming each run's test set when they are not all the same; None when they are."""
+    if len({t.test_set for t in tables}) <= 1:
+        return None
+    return (
+        "these runs were tested on different test sets, so their numbers are not comparable: "
+        + "; ".join(f"{name}: {_describe_test_set(t)}" for name, t in zip(names, tables, strict=True))
+        + "."
+    )
+
+
 def _describe_test_set(table: ResultsTable) -> str:
-    split, count, size = table.test_set
-    return f"split {split or '?'}, {count if count is not None else '?'} images, {size or '?'} px"
+    identity, count, size = table.test_set
+    digest = table.metadata.get("test_set_sha256")
+    split = table.metadata.get("split_file") or "?"
+    photos = f"photo list sha256 {digest[:12]}" if digest else f"split {identity or '?'}"
+    where = f", split {split}" if digest else ""
+    return f"{photos}{where}, {count if count is not None else '?'} images, {size or '?'} px"
 
 
 # The names colorize.metrics.threshold_key gives (not imported: `colorize compare` stays light).
@@ -304,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = compare_runs(args.runs)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
+    if "**Warning:** " in text:
+        # Said where a reader of the terminal sees it, not only inside the table.
+        warning = text.split("**Warning:** ", 1)[1].split("\n", 1)[0]
+        sys.stderr.write(f"colorize compare: WARNING: {warning}\n")
     if args.paper:
         text = f"{text}\n\n{paper_table_markdown()}"
     if args.output:

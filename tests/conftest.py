@@ -50,3 +50,32 @@ def photo_folder(tmp_path_factory):
         folder.mkdir(exist_ok=True)
         make_photo(i).save(folder / f"photo_{i:02d}.{'jpg' if i % 3 else 'png'}", quality=95)
     return root
+
+
+TINY_NETWORKS = [
+    "--model.generator.init_args.base_width=4",
+    "--model.generator.init_args.depth=2",
+    "--model.discriminator.init_args.base_width=4",
+    "--model.discriminator.init_args.num_layers=2",
+]
+
+
+def tiny_run_args(root, run_dir, *extra: str, experiment: str = "vanilla") -> list[str]:
+    """CLI arguments for a seconds-long run of ``experiment`` with small UNet/PatchGAN widths."""
+    args = ["--config", f"{experiment}.yaml", "--config", "tiny.yaml", f"--data.root={root}"]
+    args += [f"--trainer.default_root_dir={run_dir}"]
+    return [*args, *(TINY_NETWORKS if experiment.startswith("vanilla") else []), *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(photo_folder, tmp_path_factory):
+    """A run folder trained by ``colorize fit`` (1 epoch, tiny networks) and tested by ``colorize test``.
+
+    Read-only for the tests that share it: copy it before changing anything.
+    """
+    from colorize.cli import run_cli
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run_cli(["fit", *tiny_run_args(photo_folder, run_dir)])
+    run_cli(["test", *tiny_run_args(photo_folder, run_dir)])
+    return run_dir

@@ -201,6 +201,22 @@ def test_colorfulness_gap():
     assert result["delta_colorfulness"].item() == pytest.approx(-expected / 2, rel=1e-5)
 
 
+def test_balanced_accuracy_scores_gray_at_exactly_one_half():
+    from colorize.metrics import BalancedPixelAccuracy
+
+    gen = torch.Generator().manual_seed(3)
+    ab_true = (torch.rand(3, 2, 8, 8, generator=gen) - 0.5) * 0.6  # colored and neutral values
+    for prediction, expected in ((torch.zeros_like(ab_true), 0.5), (ab_true, 1.0)):
+        metric = BalancedPixelAccuracy(0.05)
+        metric.update(prediction, ab_true)
+        assert float(metric.compute()) == pytest.approx(expected)
+    # Colour everywhere, of the wrong sign: wrong on colored values and on neutral ones alike.
+    metric = BalancedPixelAccuracy(0.05)
+    metric.update(-ab_true.sign() * 0.3, ab_true)
+    assert float(metric.compute()) < 0.1
+    assert math.isnan(float(BalancedPixelAccuracy().compute()))  # no values: NaN, never a fake score
+
+
 # --- ColorizationMetrics -------------------------------------------------------------------------
 
 
@@ -218,6 +234,7 @@ def test_colorization_metrics_perfect_prediction():
     assert set(result) == {
         "pixel_acc@2%",
         "pixel_acc@5%",
+        "balanced_acc@5%",
         "raw_acc_auc",
         "psnr",
         "ssim",
@@ -261,24 +278,21 @@ def test_colorization_metrics_rejects_mismatched_l():
 
 
 def test_optional_metrics_skip_with_one_line_each(tmp_path):
-    metrics, skipped = optional_perceptual_metrics(vgg_weights_path=str(tmp_path / "nope.pth"))
+    metrics, skipped = optional_perceptual_metrics(
+        fid_weights_path=str(tmp_path / "no_inception.pt"), vgg_weights_path=str(tmp_path / "nope.pth")
+    )
     assert metrics == {}
     assert len(skipped) == 2 and all("\n" not in line for line in skipped)
-    assert skipped[0].startswith("fid: skipped") and "fid_weights_path" in skipped[0]
+    assert skipped[0].startswith("fid, kid: skipped") and "no_inception.pt" in skipped[0]
     assert skipped[1].startswith("lpips: skipped") and "nope.pth" in skipped[1]
 
 
-def test_fid_with_a_file_but_no_torch_fidelity(tmp_path):
-    try:
-        import torch_fidelity  # noqa: F401
-
-        pytest.skip("torch-fidelity is installed")
-    except ImportError:
-        pass
-    weights = tmp_path / "inception.pth"
+def test_fid_with_a_file_that_is_not_an_inception(tmp_path):
+    weights = tmp_path / "inception.pt"
     weights.write_bytes(b"x")
     metrics, skipped = optional_perceptual_metrics(fid_weights_path=str(weights), vgg_weights_path=str(weights))
-    assert "fid" not in metrics and "torch-fidelity" in skipped[0]
+    assert "fid" not in metrics and "kid" not in metrics
+    assert skipped[0].startswith("fid, kid: skipped, the Inception weights did not load")
 
 
 def test_lpips_with_offline_vgg(monkeypatch, tmp_path):
@@ -290,8 +304,8 @@ def test_lpips_with_offline_vgg(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(vgg, "_url_reachable", lambda url, timeout=0: False)
-    metrics, skipped = optional_perceptual_metrics()
-    assert "lpips" in metrics and len(skipped) == 1
+    metrics, skipped = optional_perceptual_metrics(fid=False)
+    assert set(metrics) == {"lpips"} and len(skipped) == 1 and skipped[0].startswith("fid, kid: off")
     lpips = metrics["lpips"]
     assert not any(key.startswith("net.") for key in lpips.state_dict())  # no 59 MB of VGG in checkpoints
     gen = torch.Generator().manual_seed(0)

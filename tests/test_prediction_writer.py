@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from colorize.prediction_writer import ColorizedPhotoWriter
+from colorize.prediction_writer import ColorizedPhotoWriter, output_names
 
 
 def image(value: int = 7) -> torch.Tensor:
@@ -61,13 +61,42 @@ def test_refuses_output_in_the_input_folder(tmp_path, inside):
     assert files(tmp_path) == []
 
 
-def test_refuses_inputs_outside_the_root_and_two_inputs_on_one_output(tmp_path):
+def test_refuses_inputs_outside_the_root(tmp_path):
     writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(tmp_path / "in"))
     with pytest.raises(ValueError, match="not inside input_root"):
         write(writer, {"image": image(), "path": str(tmp_path / "elsewhere.jpg")})
+
+
+def test_inputs_sharing_a_stem_each_get_their_own_predictable_name(tmp_path):
+    names = output_names(["IMG_001.JPG", "IMG_001.png", "trip/cat.jpg", "trip/Cat.tiff", "dog.bmp", "dog.jpg.png"])
+    assert {k.as_posix(): v.as_posix() for k, v in names.items()} == {
+        "IMG_001.JPG": "IMG_001.JPG.png",
+        "IMG_001.png": "IMG_001.png.png",
+        "trip/Cat.tiff": "trip/Cat.tiff.png",  # stems compared ignoring case: distinct on any disk
+        "trip/cat.jpg": "trip/cat.jpg.png",
+        "dog.bmp": "dog.png",
+        "dog.jpg.png": "dog.jpg.png",
+    }
+    taken = output_names(["a.jpg", "a.png", "a.jpg.png"])  # an input already named like a disambiguated output
+    assert sorted(v.as_posix() for v in taken.values()) == ["a.jpg-2.png", "a.jpg.png", "a.png.png"]
+
+
+def test_a_planned_run_writes_every_photo_of_a_mixed_folder(tmp_path):
+    inputs = tmp_path / "in"
+    paths = [inputs / "cat.jpg", inputs / "cat.png", inputs / "sub" / "cat.jpg"]
+    writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(inputs))
+    writer.plan(paths)
+    for value, path in enumerate(paths, start=1):
+        write(writer, {"image": image(value), "path": str(path)})
+    assert files(tmp_path / "out") == ["cat.jpg.png", "cat.png.png", os.path.join("sub", "cat.png")]
+    assert (np.array(Image.open(tmp_path / "out" / "cat.png.png")) == 2).all()
+
+
+def test_unplanned_collisions_never_overwrite(tmp_path):
+    writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(tmp_path / "in"))
     write(writer, {"image": image(1), "path": str(tmp_path / "in" / "cat.jpg")})
-    with pytest.raises(ValueError, match="both be written"):
-        write(writer, {"image": image(2), "path": str(tmp_path / "in" / "cat.png")})
+    write(writer, {"image": image(2), "path": str(tmp_path / "in" / "cat.png")})
+    assert files(tmp_path / "out") == ["cat.png", "cat.png.png"]
     assert (np.array(Image.open(tmp_path / "out" / "cat.png")) == 1).all()  # the first one survives
 
 

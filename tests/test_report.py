@@ -114,3 +114,21 @@ def test_compare_runs_names_extra_checkpoint_rows_and_reads_evaluation_metadata(
     names = [line.split("|")[1].strip() for line in table_lines(markdown)[2:]]
     assert names == ["vanilla", "vanilla: baseline", GRAY_ROW]
     assert "8 test images at 32 px." in markdown and "split" not in markdown
+
+
+def test_same_photos_in_two_run_folders_are_one_test_set(tmp_path):
+    # Every run keeps its own split.json: the photo list's digest, not the file's path, says what was tested.
+    results(split_file="runs/a/split.json", test_set_sha256="ab" * 32).save_json(tmp_path / "a" / "results.json")
+    results(split_file="runs/b/split.json", test_set_sha256="ab" * 32).save_json(tmp_path / "b" / "results.json")
+    markdown = compare_runs([tmp_path / "a", tmp_path / "b"])
+    assert "Warning" not in markdown and markdown.count(GRAY_ROW) == 1
+
+
+def test_compare_warns_loudly_when_the_test_photos_differ(tmp_path, capsys):
+    results(test_set_sha256="ab" * 32).save_json(tmp_path / "a" / "results.json")
+    results(test_set_sha256="cd" * 32).save_json(tmp_path / "b" / "results.json")
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    captured = capsys.readouterr()
+    assert "**Warning:** these runs were tested on different test sets" in captured.out
+    assert "photo list sha256 abababababab" in captured.out and "cdcdcdcdcdcd" in captured.out
+    assert captured.err.startswith("colorize compare: WARNING: these runs were tested on different test sets")

@@ -117,6 +117,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         self.predict_path = predict_path
         self.pin_memory = pin_memory
         self.split: Split | None = None
+        self.split_path: Path | None = None  # the manifest the split was loaded from or written to
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
@@ -166,8 +167,8 @@ class ColorizationDataModule(lightning.LightningDataModule):
     # ---- Lightning hooks -----------------------------------------------------------------
 
     def prepare_data(self) -> None:
-        """Download the COCO sample (once per node; Lightning calls this on one process)."""
-        if self.root is None:
+        """Download the COCO sample (once per node; Lightning calls this on one process); predicting needs none."""
+        if self.root is None and not (self.trainer is not None and self.trainer.predicting):
             ensure_coco_sample(self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
@@ -255,6 +256,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
     def _load_or_make_split(self) -> Split:
         explicit = self.split_file is not None
         manifest = Path(self.split_file).expanduser() if explicit else self._default_manifest()
+        self.split_path = manifest
         root = self._data_root()
         if manifest is not None and manifest.exists():
             split = Split.load(manifest)

@@ -1,0 +1,269 @@
+"""A trained colorizer in one object, from a checkpoint or a generator export, with no config at hand.
+
+    from colorize.colorizer import load_colorizer
+    colorizer = load_colorizer("runs/advanced/checkpoints/last.ckpt")   # or "advanced.safetensors"
+    rgb = colorizer.colorize(photo)        # uint8 (3, H, W) in, uint8 (3, H, W) out, full resolution
+
+Both files describe themselves: a checkpoint written by ``colorize fit`` holds the class
+path and init args of its generator and the datamodule's image size; an export
+(:mod:`colorize.export`) holds them in its JSON header. Only classes under
+``colorize.models`` are built from either.
+
+Prefer the export for files from elsewhere: a checkpoint is read with
+``torch.load(weights_only=True)``, which refuses arbitrary objects, but it is still a
+pickle, and Lightning's own ``load_from_checkpoint`` unpickles fully.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from colorize.export import build_module, is_export, read_export, write_export
+
+__all__ = [
+    "Colorizer",
+    "checkpoint_summary",
+    "export_checkpoint",
+    "export_colorizer",
+    "load_colorizer",
+    "read_checkpoint",
+]
+
+log = logging.getLogger(__name__)
+
+#: The training size assumed for a checkpoint that does not say (the paper's).
+DEFAULT_IMAGE_SIZE = 256
+GENERATOR_PREFIX = "generator."
+
+
+@dataclass
+class Colorizer:
+    """A generator ready to colorize photos at their own resolution.
+
+    Attributes:
+        generator: the network, in eval mode.
+        image_size: the side it was trained at; photos are colorized at about this size and
+            the colour upsampled (see :mod:`colorize.inference`).
+        name: the run's name (its folder), or the export's.
+        source: the file it was loaded from.
+        info: ``epoch``, ``step`` (optimizer steps, 2 per batch), ``generator`` (class path),
+            ``encoder`` (its ``encoder`` init arg, or None) and, when the run's
+            ``results.json`` was found, ``results``: ``{"model": row, "all-gray": row,
+            "checkpoint": the checkpoint those numbers were measured with}``.
+        spec: the generator's ``{"class_path", "init_args"}``, what an export stores to rebuild it.
+    """
+
+    generator: nn.Module
+    image_size: int
+    name: str
+    source: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
+        """``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
+
+        Only the photo's lightness is used; its own colour, if any, is never seen.
+        """
+        from colorize.inference import colorize_image
+
+        return colorize_image(self.generator, rgb, target_size=self.image_size).cpu()
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's dict, read without executing pickled code (``weights_only``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        try:  # mmap: reading a 200 MB checkpoint for one network should not copy all of it
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors alike
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a readable Lightning checkpoint: {first}") from None
+
+
+def _run_folder(path: Path) -> Path | None:
+    """``runs/x`` for ``runs/x/checkpoints/last.ckpt``; None for a checkpoint lying elsewhere."""
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+def _results_info(run: Path | None, name: str) -> dict[str, Any] | None:
+    """The model and all-gray rows of the run's ``results.json``, when there is one."""
+    if run is None or not (run / "results.json").is_file():
+        return None
+    from colorize.report import GRAY_ROW, ResultsTable
+
+    try:
+        table = ResultsTable.load_json(run / "results.json")
+    except ValueError as err:
+        log.warning("%s", err)
+        return None
+    model = table.rows.get(name) or next((r for n, r in table.rows.items() if n != GRAY_ROW), None)
+    return {"model": model, GRAY_ROW: table.rows.get(GRAY_ROW), "checkpoint": table.metadata.get("checkpoint")}
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """What a ``colorize fit`` checkpoint says about itself, without building anything.
+
+    Returns:
+        ``{"generator": spec, "model": model hparams, "data": datamodule hparams, "epoch",
+        "step", "state_dict"}``; ``generator`` is ``{"class_path", "init_args"}`` or None
+        for a checkpoint written outside the CLI.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the file.
+    """
+    path = Path(path)
+    checkpoint = _load_checkpoint(path)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    model = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
+    data = {k: v for k, v in (checkpoint.get("datamodule_hyper_parameters") or {}).items() if not k.startswith("_")}
+    spec = model.get("generator")
+    return {
+        "generator": spec if isinstance(spec, dict) and "class_path" in spec else None,
+        "model": model,
+        "data": data,
+        "epoch": checkpoint.get("epoch"),
+        "step": checkpoint.get("global_step"),
+        "state_dict": checkpoint["state_dict"],
+    }
+
+
+def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"path", "epoch", "step"}`` of a checkpoint or an export (None where it does not say)."""
+    path = Path(path)
+    if is_export(path):
+        from colorize.export import read_export_config
+
+        config = read_export_config(path)
+        return {"path": str(path), "epoch": config.get("epoch"), "step": config.get("step")}
+    checkpoint = _load_checkpoint(path)
+    return {"path": str(path), "epoch": checkpoint.get("epoch"), "step": checkpoint.get("global_step")}
+
+
+def _from_checkpoint(path: Path) -> Colorizer:
+    described = read_checkpoint(path)
+    where = f"checkpoint {path}"
+    if described["generator"] is None:
+        raise ValueError(
+            f"{where} does not say which generator it holds (it was not written by `colorize fit`); "
+            "rebuild the generator yourself and load the 'generator.*' weights of its state_dict"
+        )
+    generator = build_module(described["generator"], where)
+    weights = {
+        k[len(GENERATOR_PREFIX) :]: v for k, v in described["state_dict"].items() if k.startswith(GENERATOR_PREFIX)
+    }
+    try:
+        generator.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        class_path = described["generator"]["class_path"]
+        raise ValueError(f"{where}: its generator weights do not fit {class_path}: {err}") from None
+    image_size = described["data"].get("image_size")
+    if not isinstance(image_size, int):
+        log.warning("%s does not say its training image size; assuming %d px", where, DEFAULT_IMAGE_SIZE)
+        image_size = DEFAULT_IMAGE_SIZE
+    run = _run_folder(path)
+    name = run.resolve().name if run is not None else path.stem
+    info = _describe(described["generator"], described["epoch"], described["step"])
+    results = _results_info(run, name)
+    if results is not None:
+        info["results"] = results
+    return Colorizer(generator.eval(), image_size, name, path, info, described["generator"])
+
+
+def _describe(spec: dict[str, Any], epoch: int | None, step: int | None) -> dict[str, Any]:
+    init_args = spec.get("init_args") or {}
+    return {"epoch": epoch, "step": step, "generator": spec["class_path"], "encoder": init_args.get("encoder")}
+
+
+def _from_export(path: Path, device: str | torch.device) -> Colorizer:
+    generator, config = read_export(path, device)
+    info = _describe(config["generator"], config.get("epoch"), config.get("step"))
+    if config.get("results"):
+        info["results"] = config["results"]
+    info["exported_from"] = config.get("source")
+    image_size = config.get("image_size")
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"generator export {path}: image_size must be a positive int, got {image_size!r}")
+    return Colorizer(generator, image_size, str(config.get("name") or path.stem), path, info, config["generator"])
+
+
+def load_colorizer(path: str | os.PathLike, device: str | torch.device = "cpu") -> Colorizer:
+    """Load a colorizer from a ``colorize fit`` checkpoint (``.ckpt``) or a generator export (``.safetensors``).
+
+    Raises:
+        FileNotFoundError: naming ``path`` if it does not exist.
+        ValueError: naming ``path`` if it is neither, names a class outside ``colorize.models``,
+            or its weights do not fit (or, for an export, do not match their digest).
+    """
+    path = Path(path).expanduser()
+    if is_export(path):
+        return _from_export(path, device)
+    colorizer = _from_checkpoint(path)
+    colorizer.generator.to(device)
+    return colorizer
+
+
+def export_colorizer(colorizer: Colorizer, path: str | os.PathLike) -> Path:
+    """Write ``colorizer`` as a generator export (weights, spec, image size, provenance, results)."""
+    config = {
+        "generator": colorizer.spec,
+        "image_size": colorizer.image_size,
+        "name": colorizer.name,
+        "source": str(colorizer.source),
+        "epoch": colorizer.info.get("epoch"),
+        "step": colorizer.info.get("step"),
+        "results": colorizer.info.get("results"),
+    }
+    from colorize import __version__
+
+    config["colorize_version"] = __version__
+    return write_export(path, colorizer.generator, config)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """``colorize export``: a checkpoint's generator as ``output`` (default: beside it, ``<run>.safetensors``)."""
+    checkpoint = Path(checkpoint).expanduser()
+    colorizer = _from_checkpoint(checkpoint)
+    if output is None:
+        output = checkpoint.with_name(f"{colorizer.name}.safetensors")
+    return export_colorizer(colorizer, output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``colorize export CHECKPOINT [OUTPUT]``: write a checkpoint's generator as a safetensors export."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="colorize export",
+        description="Write the generator of a `colorize fit` checkpoint as safetensors weights + a JSON config: "
+        "a file to share, that loads without running code (a .ckpt is a pickle).",
+    )
+    parser.add_argument("checkpoint", help="a .ckpt written by `colorize fit`")
+    parser.add_argument("output", nargs="?", help="the .safetensors file (default: <run name>.safetensors beside it)")
+    args = parser.parse_args(argv)
+    if args.output is not None and not is_export(args.output):
+        parser.error(f"the output must end in .safetensors, got {args.output}")
+    try:
+        written = export_checkpoint(args.checkpoint, args.output)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    size = written.stat().st_size / 2**20
+    source = Path(args.checkpoint).stat().st_size / 2**20
+    sys.stdout.write(f"wrote {written} ({size:.1f} MiB; the checkpoint is {source:.1f} MiB)\n")
+    return 0
