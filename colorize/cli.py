@@ -6,6 +6,7 @@
     colorize predict --config advanced.yaml --input old_photos/ --output colorized/
     colorize data sample data/sample                    # the offline sample photo set
     colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
+    colorize serve                                      # a local web page that colorizes photos
 
 Everything heavy (timm, the datasets, wandb) loads only when a subcommand needs it, so
 ``colorize --help`` answers about as fast as ``import lightning``.
@@ -177,6 +178,7 @@ EPILOG = """more commands:
   colorize data sample DIR                      build the offline sample photo set (Debian packages)
   colorize data export SPLIT_JSON OUT_DIR       write a run's test photos as grayscale PNGs
   colorize compare RUN_DIR...                   one results table from several runs' results.json
+  colorize serve [--ckpt_path PATH]             a local web page that colorizes photos (127.0.0.1:8000)
 """
 
 
@@ -217,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
         from colorize.report import main as compare_main
 
         raise SystemExit(compare_main(argv[1:]))
+    if argv[:1] == ["serve"]:
+        from colorize.serve.server import main as serve_main
+
+        raise SystemExit(serve_main(argv[1:]))
     # Keep sys.argv in step with what is parsed: DDP launches its workers by re-running sys.argv.
     sys.argv[1:] = rewrite_arguments(argv)
     run_cli()
