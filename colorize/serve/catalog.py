@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Catalog", "ModelChoice", "find_runs", "test_table"]
+__all__ = ["Catalog", "ModelChoice", "find_runs", "accuracy_table"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _threshold(metric: str) -> float:
     return float(numbers[-1]) if numbers else math.inf
 
 
-def test_table(info: Mapping[str, Any] | None) -> dict[str, Any]:
+def accuracy_table(info: Mapping[str, Any] | None) -> dict[str, Any]:
     """The pixel accuracies of the model's test row beside the all-gray row, for the page.
 
     Args:
@@ -162,7 +162,7 @@ class Catalog:
             "name": str(getattr(colorizer, "name", choice.label)),
             "source": str(getattr(colorizer, "source", choice.path)),
             "image_size": int(colorizer.image_size),
-            **test_table(getattr(colorizer, "info", None)),
+            **accuracy_table(getattr(colorizer, "info", None)),
         }
 
 

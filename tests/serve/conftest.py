@@ -75,14 +75,6 @@ def running_server(app, host: str = "127.0.0.1") -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def png_bytes(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def serve_app():
     """``make(**store_kwargs) -> (app, store, colorizers)`` on two fake models with a test row each."""
@@ -105,3 +97,14 @@ def serve_app():
     yield make
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def serve_in_thread():
+    """:func:`running_server`, for tests in other files (conftest modules are not importable by name)."""
+    return running_server
+
+
+@pytest.fixture
+def fake_colorizer_class():
+    return FakeColorizer

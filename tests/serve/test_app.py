@@ -9,7 +9,6 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 import torch
-from conftest import png_bytes
 from kornia.color import rgb_to_lab
 from PIL import Image
 from starlette.testclient import TestClient
@@ -28,6 +27,12 @@ def photo(width: int = 75, height: int = 50, seed: int = 0) -> Image.Image:
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
     channels = [0.5 + 0.4 * np.sin(rng.uniform(2, 9) * x + rng.uniform(2, 9) * y + rng.uniform(0, 6)) for _ in "rgb"]
     return Image.fromarray((np.stack(channels, -1) * 255).round().astype(np.uint8))
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def upload(client: TestClient, data: bytes, name: str = "photo.png"):

@@ -165,6 +165,7 @@ function showPhoto(card, photo) {
   $(".size", card).textContent = `${photo.width} × ${photo.height}`;
   const compare = $(".compare", card);
   compare.style.setProperty("--ratio", String(photo.width / photo.height));
+  compare.style.setProperty("--max-width", `${2 * photo.width}px`);
   $(".before", card).src = `api/photos/${photo.id}/gray.png`;
   const divider = $(".divider", compare);
   divider.addEventListener("input", () => compare.style.setProperty("--split", `${divider.value}%`));
