@@ -41,9 +41,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from colorize.serve.catalog import Catalog
-from colorize.serve.render import MAX_STRENGTH, colorize_at_strength, gray_of, preview
+from colorize.serve.render import MAX_STRENGTH, colorize_at_strength, gray_of, preview, save_png
 from colorize.serve.uploads import Photo, PhotoStore, UploadRejected
-from colorize.visualize import save_image_png
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -82,9 +81,9 @@ class _Pictures:
     def admit(self, folder: Path, name: str | None) -> Photo:
         with self.work:
             photo, rgb = self.store.admit(folder, name)
-            save_image_png(preview(gray_of(rgb)), photo.folder / "gray.png")
+            save_png(preview(gray_of(rgb)), photo.folder / "gray.png")
             if photo.has_color:
-                save_image_png(preview(rgb), photo.folder / "original.png")
+                save_png(preview(rgb), photo.folder / "original.png")
             return photo
 
     def colorized(self, photo: Photo, model: int, strength: float, full: bool) -> Path:
@@ -93,8 +92,8 @@ class _Pictures:
         with self.work:
             if not (full_path.is_file() and preview_path.is_file()):
                 image = colorize_at_strength(self.catalog.get(model), photo.load_rgb(), strength)
-                save_image_png(image, full_path)
-                save_image_png(preview(image), preview_path)
+                save_png(image, full_path, fast=True)
+                save_png(preview(image), preview_path)
                 self._forget_old(photo)
         return full_path if full else preview_path
 

@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from colorize.atomic import atomic_open
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
 from colorize.inference import colorize_image
 
-__all__ = ["MAX_STRENGTH", "PREVIEW_SIDE", "ScaledColor", "colorize_at_strength", "gray_of", "preview"]
+__all__ = ["MAX_STRENGTH", "PREVIEW_SIDE", "ScaledColor", "colorize_at_strength", "gray_of", "preview", "save_png"]
 
 MAX_STRENGTH = 2.0
 PREVIEW_SIDE = 2048
@@ -78,3 +79,16 @@ def preview(rgb: torch.Tensor, max_side: int = PREVIEW_SIDE) -> torch.Tensor:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     image = Image.fromarray(rgb.permute(1, 2, 0).numpy()).resize(size, Image.Resampling.LANCZOS)
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+
+
+def save_png(image: torch.Tensor, path, fast: bool = False) -> None:
+    """Write uint8 ``(3, H, W)`` as PNG, atomically; ``fast`` trades ~1.5x the bytes for ~3x the speed.
+
+    Why fast for full-resolution results: the file goes to a browser on the same machine, and
+    zlib level 6 spends 17 s on a 40 megapixel photo on a 2-core CPU.
+    """
+    if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
+        raise ValueError(f"image must be uint8 (3, H, W), got {image.dtype} {tuple(image.shape)}")
+    pil = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
+    with atomic_open(path, "wb") as handle:
+        pil.save(handle, format="PNG", compress_level=1 if fast else 6)
