@@ -121,7 +121,7 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
         return JSONResponse(
             {
                 "models": catalog.menu(),
-                "default": 0,
+                "default": catalog.default,
                 "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels},
                 "max_strength": MAX_STRENGTH,
             }
@@ -134,6 +134,10 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
             return _error(err.args[0], 404)
         try:
             return JSONResponse(await run_in_threadpool(catalog.describe, index))
+        except (OSError, ValueError) as err:  # the loader's own, clear messages: no traceback needed
+            message = f"cannot load model {catalog.choices[index].label}: {err}"
+            log.warning("%s", message)
+            return _error(message, 500)
         except Exception as err:
             log.exception("cannot load model %s", catalog.choices[index].path)
             return _error(f"cannot load model {catalog.choices[index].label}: {err}", 500)

@@ -113,6 +113,7 @@ class Catalog:
         if len(set(labels)) != len(labels):
             raise ValueError(f"model labels must be unique, got {labels}")
         self.choices = list(choices)
+        self.default = 0
         self.device = device
         self.keep_loaded = max(1, keep_loaded)
         self._loader = loader or _default_loader
@@ -120,13 +121,13 @@ class Catalog:
         self._lock = threading.Lock()
 
     def index(self, value: str | int | None) -> int:
-        """A menu position from a query parameter; ``None`` is the default (0).
+        """A menu position from a query parameter; ``None`` or ``""`` is :attr:`default`.
 
         Raises:
             KeyError: naming the value when it is no entry of the menu.
         """
         if value is None or value == "":
-            return 0
+            return self.default
         try:
             index = int(value)
         except (TypeError, ValueError):

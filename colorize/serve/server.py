@@ -109,16 +109,38 @@ def model_choices(ckpt_paths: Sequence[str], runs: str | None) -> list[ModelChoi
     return unique_choices(choices)
 
 
+def load_default(catalog: Catalog, explicit: int) -> None:
+    """Load the first model of the menu that loads, and make it the default.
+
+    A ``--ckpt_path`` the user named (the first ``explicit`` entries) must load: failing is
+    what they want to hear at once. A run merely found under ``runs/`` (a crashed or
+    half-written one) is skipped with a warning, and stays in the menu saying why it fails.
+
+    Raises:
+        SystemExit: naming the checkpoint, when a named one fails or none loads.
+    """
+    first_error = None
+    for index, choice in enumerate(catalog.choices):
+        try:
+            catalog.get(index)
+        except Exception as err:
+            if index < explicit:
+                raise SystemExit(f"colorize serve: cannot load {choice.path}: {err}") from None
+            log.warning("colorize serve: cannot load %s, skipping it: %s", choice.path, err)
+            first_error = first_error or f"{choice.path}: {err}"
+            continue
+        catalog.default = index
+        return
+    raise SystemExit(f"colorize serve: no model could be loaded; the first error: {first_error}")
+
+
 def build_app(args: argparse.Namespace, catalog: Catalog | None = None):
     """The app for parsed ``args``, its default model already loaded: a bad checkpoint fails here, not on the page."""
     from colorize.serve.app import create_app
 
     if catalog is None:
         catalog = Catalog(model_choices(args.ckpt_path, args.runs), device=args.device)
-    try:
-        catalog.get(0)
-    except Exception as err:
-        raise SystemExit(f"colorize serve: cannot load {catalog.choices[0].path}: {err}") from None
+    load_default(catalog, explicit=len(args.ckpt_path))
     limits = UploadLimits(max_bytes=int(args.max_upload_mb * 1e6), max_pixels=int(args.max_megapixels * 1e6))
     allowed = LOOPBACK_HOST_HEADERS if is_loopback(args.host) else None
     return create_app(catalog, PhotoStore(limits), allowed_hosts=allowed)

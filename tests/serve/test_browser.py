@@ -233,3 +233,39 @@ def test_a_broken_upload_gets_a_message_and_the_next_upload_still_works(browser,
 
     choose_file(browser, good)
     assert wait_for_card(browser, good.name).get_attribute("data-state") == "done"
+
+
+def test_the_model_menu_switches_models_and_survives_a_broken_one(browser, tiny_run, serve_in_thread, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from colorize.serve.server import build_app, parse_args
+
+    runs = tmp_path / "runs"
+    for name, mtime in (("first", 3_000), ("second", 2_000)):
+        shutil.copytree(tiny_run, runs / name)
+        os.utime(runs / name / "checkpoints" / "best.ckpt", (mtime, mtime))
+    broken = runs / "broken" / "checkpoints" / "best.ckpt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"half a checkpoint")
+    os.utime(broken, (1_000, 1_000))
+
+    with serve_in_thread(build_app(parse_args(["--runs", str(runs), "--port", "0"]))) as port:
+        open_page(browser, f"http://127.0.0.1:{port}/")
+        menu = Select(browser.find_element(By.ID, "model"))
+        assert [o.text for o in menu.options] == ["first", "second", "broken"]
+        assert menu.first_selected_option.text == "first"
+        photo = test_photo(tmp_path)
+        choose_file(browser, photo)
+        assert "colorized by first" in wait_for_card(browser, photo.name).text
+
+        menu.select_by_visible_text("broken")
+        status = browser.find_element(By.ID, "status")
+        WebDriverWait(browser, WAIT_S).until(lambda d: "cannot load model broken" in status.text)
+        assert menu.first_selected_option.text == "first"  # back to the model that works
+        assert card_named(browser, photo.name).get_attribute("data-state") == "done"
+
+        menu.select_by_visible_text("second")
+        WebDriverWait(browser, WAIT_S).until(lambda d: "colorized by second" in card_named(d, photo.name).text)
+        assert browser.find_element(By.CSS_SELECTOR, "#model-info .name").text == "second"
+        assert status.text == ""

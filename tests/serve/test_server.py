@@ -146,3 +146,32 @@ def test_a_loopback_server_refuses_a_foreign_host_header(serve_in_thread, fake_c
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 400
+
+
+def runs_with_a_broken_newest_run(tiny_run, root: Path) -> Path:
+    """runs/good (a trained run) and runs/broken (newer, its checkpoint half written)."""
+    import shutil
+
+    shutil.copytree(tiny_run, root / "good")
+    os.utime(root / "good" / "checkpoints" / "best.ckpt", (1_000, 1_000))
+    broken = root / "broken" / "checkpoints" / "best.ckpt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes((root / "good" / "checkpoints" / "best.ckpt").read_bytes()[:1000])
+    return root
+
+
+def test_a_broken_run_found_under_runs_is_skipped_not_fatal(tiny_run, tmp_path):
+    from starlette.testclient import TestClient
+
+    runs = runs_with_a_broken_newest_run(tiny_run, tmp_path / "runs")
+    app = build_app(parse_args(["--runs", str(runs)]))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        menu = client.get("/api/models").json()
+        assert [m["label"] for m in menu["models"]] == ["broken", "good"]
+        assert menu["default"] == 1
+        assert client.get("/api/models/1").json()["name"] == "good"
+        failed = client.get("/api/models/0")
+        assert failed.status_code == 500 and failed.json()["error"].startswith("cannot load model broken: ")
+    # Named on the command line, the same checkpoint stops the start.
+    with pytest.raises(SystemExit, match="cannot load .*broken"):
+        build_app(parse_args(["--ckpt_path", str(runs / "broken" / "checkpoints" / "best.ckpt"), "--runs", str(runs)]))

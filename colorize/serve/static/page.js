@@ -53,19 +53,31 @@ async function loadModels() {
 }
 
 async function chooseModel(index) {
+  const previous = state.shown;
+  const status = $("#status");
+  status.classList.remove("bad");
+  status.textContent = "loading the model…";
   state.model = index;
-  const info = $("#model-info");
-  info.replaceChildren("loading the model…");
+  let model;
   try {
-    const model = await (await request(`api/models/${index}`)).json();
-    if (state.model !== index) return;
-    showModel(model);
+    model = await (await request(`api/models/${index}`)).json();
   } catch (err) {
-    info.replaceChildren(err.message);
-    info.classList.add("bad");
+    if (state.model !== index) return;
+    // Keep the model that works: its name, its menu entry, its pictures.
+    status.textContent = err.message;
+    status.classList.add("bad");
+    if (previous !== undefined) {
+      state.model = previous;
+      $("#model").value = String(previous);
+    } else {
+      $("#model-info").replaceChildren("no model could be loaded");
+    }
     return;
   }
-  info.classList.remove("bad");
+  if (state.model !== index) return;
+  status.textContent = "";
+  state.shown = index;
+  showModel(model);
   for (const card of document.querySelectorAll(".card")) {
     if (card.photo) colorize(card);
   }
@@ -233,7 +245,7 @@ function setUpDrop() {
 window.addEventListener("DOMContentLoaded", () => {
   setUpDrop();
   loadModels().catch((err) => {
-    $("#model-info").textContent = err.message;
-    $("#model-info").classList.add("bad");
+    $("#status").textContent = err.message;
+    $("#status").classList.add("bad");
   });
 });
