@@ -95,12 +95,11 @@ install-browser: ## headless Chromium + chromedriver from Debian's packages, for
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null
 
 serve: $(STAMP) ## colorize photos in the browser at http://127.0.0.1:8000 with the demo's model (SERVE_ARGS="--port 8080")
-	@test -f $(DEMO_RUN)/checkpoints/best.ckpt || \
-		{ echo "no model at $(DEMO_RUN)/checkpoints/best.ckpt: run make demo first"; exit 1; }
-	$(BIN)/colorize serve --ckpt_path $(DEMO_RUN)/checkpoints/best.ckpt --runs runs $(SERVE_ARGS)
+	@test -d $(DEMO_RUN)/checkpoints || { echo "no model in $(DEMO_RUN): run make demo first"; exit 1; }
+	$(BIN)/colorize serve --ckpt_path $(DEMO_RUN) --runs runs $(SERVE_ARGS)
 
 # After `make demo`: the demo's model on the first of its test photos. Either can be given: SCREENSHOT_PHOTO=x.jpg.
-SCREENSHOT_CKPT ?= $(wildcard $(DEMO_RUN)/checkpoints/best.ckpt)
+SCREENSHOT_CKPT ?= $(if $(wildcard $(DEMO_RUN)/checkpoints/*.ckpt),$(DEMO_RUN))
 SCREENSHOT_PHOTO ?= $(if $(wildcard $(DEMO_RUN)/split.json),$(shell $(PYTHON) -c $(FIRST_TEST_PHOTO) $(DEMO_RUN)/split.json))
 
 screenshot: $(STAMP) install-browser ## docs/serve.png, the README's picture of the page, taken by the browser test

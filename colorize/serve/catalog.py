@@ -8,6 +8,7 @@ the model beats "no colour at all" before judging its pictures.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Catalog", "ModelChoice", "find_runs", "accuracy_table"]
+__all__ = ["Catalog", "ModelChoice", "accuracy_table", "find_runs", "run_checkpoint"]
 
 log = logging.getLogger(__name__)
 
-BEST_CHECKPOINT = Path("checkpoints") / "best.ckpt"
+CHECKPOINTS = "checkpoints"
+# Without a results.json naming one: the final generator (what the paper evaluated), else the best.
+FALLBACK_CHECKPOINTS = ("last.ckpt", "best.ckpt")
 GRAY_ROW = "all-gray"
 
 
@@ -35,8 +38,30 @@ class ModelChoice:
     path: Path
 
 
+def _tested_checkpoint_name(run: Path) -> str | None:
+    """The file name of the checkpoint the run's ``results.json`` was measured with, if it says."""
+    try:
+        checkpoint = json.loads((run / "results.json").read_text(encoding="utf-8"))["metadata"]["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(checkpoint).name if isinstance(checkpoint, str) and checkpoint else None
+
+
+def run_checkpoint(run: str | os.PathLike) -> Path | None:
+    """The checkpoint a run folder stands for, so that the page's test row belongs to the weights it serves.
+
+    The one its ``results.json`` was measured with when that file is in ``checkpoints/``;
+    else ``last.ckpt``; else ``best.ckpt``; ``None`` when it has none of them.
+    """
+    folder = Path(run) / CHECKPOINTS
+    for name in (_tested_checkpoint_name(Path(run)), *FALLBACK_CHECKPOINTS):
+        if name and (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def find_runs(root: str | os.PathLike) -> list[ModelChoice]:
-    """Every run folder under ``root`` (at any depth) holding ``checkpoints/best.ckpt``, newest first.
+    """Every run folder under ``root`` (at any depth) with a checkpoint (:func:`run_checkpoint`), newest first.
 
     The label is the run folder's path relative to ``root`` (``demo``, ``sample/advanced``).
     Hidden folders are skipped. A missing ``root`` finds nothing.
@@ -46,9 +71,9 @@ def find_runs(root: str | os.PathLike) -> list[ModelChoice]:
         return []
     found = []
     for dirpath, dirnames, _ in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "wandb")
-        checkpoint = Path(dirpath) / BEST_CHECKPOINT
-        if checkpoint.is_file():
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("wandb", CHECKPOINTS))
+        checkpoint = run_checkpoint(dirpath)
+        if checkpoint is not None:
             label = Path(dirpath).relative_to(root).as_posix()
             found.append((checkpoint.stat().st_mtime, ModelChoice(label if label != "." else root.name, checkpoint)))
     found.sort(key=lambda pair: (-pair[0], pair[1].label))

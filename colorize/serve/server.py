@@ -1,9 +1,9 @@
 """``colorize serve``: start the local colorization page.
 
-    colorize serve                                   # the runs under runs/, newest first
-    colorize serve --ckpt_path runs/demo/checkpoints/best.ckpt
-    colorize serve --ckpt_path exported/demo --port 8080
-    colorize serve --host 0.0.0.0                    # reachable from other machines: say so explicitly
+    colorize serve                               # the runs under runs/, newest first
+    colorize serve --ckpt_path runs/demo         # a run: the checkpoint its results.json was measured with
+    colorize serve --ckpt_path demo.safetensors --port 8080
+    colorize serve --host 0.0.0.0                # reachable from other machines: say so explicitly
 
 Why 127.0.0.1 by default: the page accepts files and runs a model on them; on a shared or
 public network nobody else should be able to do that unless the person starting it asks.
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from colorize.serve.catalog import Catalog, ModelChoice, find_runs, unique_choices
+from colorize.serve.catalog import Catalog, ModelChoice, find_runs, run_checkpoint, unique_choices
 from colorize.serve.uploads import PhotoStore, UploadLimits
 
 __all__ = ["DEFAULT_HOST", "build_app", "is_loopback", "main", "parse_args"]
@@ -53,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="a .ckpt or a generator export to offer (repeat for several); default: every run under --runs",
+        help="a .ckpt, a .safetensors generator export or a run folder to offer (repeat for several); "
+        "default: every run under --runs",
     )
     parser.add_argument(
         "--runs",
         default=None,
         metavar="DIR",
-        help="offer every run under DIR with checkpoints/best.ckpt (default: runs, when no --ckpt_path is given)",
+        help="offer every run under DIR with a checkpoint (default: runs, when no --ckpt_path is given)",
     )
     parser.add_argument(
         "--host",
@@ -95,15 +96,23 @@ def model_choices(ckpt_paths: Sequence[str], runs: str | None) -> list[ModelChoi
         path = Path(raw).expanduser()
         if not path.exists():
             raise SystemExit(f"colorize serve: --ckpt_path {raw}: no such file or folder")
-        # runs/demo/checkpoints/best.ckpt is best called "demo".
-        label = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+        if path.is_dir():
+            checkpoint = run_checkpoint(path)
+            if checkpoint is None:
+                raise SystemExit(
+                    f"colorize serve: --ckpt_path {raw}: a folder without checkpoints/last.ckpt or best.ckpt"
+                )
+            choices.append(ModelChoice(path.resolve().name, checkpoint))
+            continue
+        # runs/demo/checkpoints/last.ckpt is best called "demo".
+        label = path.parent.parent.resolve().name if path.parent.name == "checkpoints" else path.stem
         choices.append(ModelChoice(label or str(path), path))
     if runs is not None or not ckpt_paths:
         root = runs if runs is not None else "runs"
         choices += find_runs(root)
         if not choices:
             raise SystemExit(
-                f"colorize serve: no model: no --ckpt_path given and no run with checkpoints/best.ckpt under "
+                f"colorize serve: no model: no --ckpt_path given and no run with checkpoints/*.ckpt under "
                 f"{root}/; train one first (make demo) or pass --ckpt_path"
             )
     return unique_choices(choices)

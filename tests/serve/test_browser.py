@@ -79,13 +79,13 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(tiny_run, serve_in_thread):
-    """``(url, checkpoint)`` of a real ``colorize serve`` app (loopback only) on a free port."""
+    """``(url, model)`` of a real ``colorize serve`` app (loopback only) on a free port; model: a run or a file."""
     from colorize.serve.server import build_app, parse_args
 
-    checkpoint = Path(os.environ.get("COLORIZE_SCREENSHOT_CKPT") or tiny_run / "checkpoints" / "best.ckpt")
-    app = build_app(parse_args(["--ckpt_path", str(checkpoint), "--port", "0"]))
+    model = Path(os.environ.get("COLORIZE_SCREENSHOT_CKPT") or tiny_run)
+    app = build_app(parse_args(["--ckpt_path", str(model), "--port", "0"]))
     with serve_in_thread(app) as port:
-        yield f"http://127.0.0.1:{port}/", checkpoint
+        yield f"http://127.0.0.1:{port}/", model
 
 
 def test_photo(tmp_path: Path) -> Path:
@@ -176,10 +176,10 @@ def lightness(rgb: torch.Tensor) -> torch.Tensor:
 def test_an_uploaded_photo_comes_back_colorized_at_full_size_with_its_lightness(browser, served, tmp_path):
     from selenium.webdriver.common.by import By
 
-    url, checkpoint = served
+    url, model = served
     open_page(browser, url)
     info = browser.find_element(By.ID, "model-info").text
-    results = checkpoint.parent.parent / "results.json"
+    results = (model if model.is_dir() else model.parent.parent) / "results.json"
     if results.is_file():  # the page shows the run's test row beside all-gray, as results.json has it
         rows = ResultsTable.load_json(results).rows
         model = next(row for name, row in rows.items() if name != "all-gray")

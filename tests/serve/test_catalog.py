@@ -6,14 +6,31 @@ from pathlib import Path
 
 import pytest
 
-from colorize.serve.catalog import Catalog, ModelChoice, accuracy_table, find_runs, unique_choices
+from colorize.serve.catalog import Catalog, ModelChoice, accuracy_table, find_runs, run_checkpoint, unique_choices
 
 
-def test_find_runs_skips_folders_without_a_best_checkpoint(tmp_path):
+def test_find_runs_skips_folders_without_a_checkpoint(tmp_path):
     (tmp_path / "half" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "half" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (tmp_path / "half" / "checkpoints" / "epoch=3.ckpt").write_bytes(b"")
     assert find_runs(tmp_path) == []
     assert find_runs(tmp_path / "missing") == []
+
+
+def test_a_run_serves_the_checkpoint_its_test_row_was_measured_with(tmp_path):
+    from colorize.report import ResultsTable
+
+    run = tmp_path / "demo"
+    (run / "checkpoints").mkdir(parents=True)
+    assert run_checkpoint(run) is None
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"")
+    assert run_checkpoint(run) == run / "checkpoints" / "best.ckpt"
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert run_checkpoint(run) == run / "checkpoints" / "last.ckpt"  # the final generator, as the paper
+    # results.json says which one its rows belong to (measured elsewhere: only the name counts).
+    ResultsTable(metadata={"checkpoint": "/elsewhere/demo/checkpoints/best.ckpt"}).save_json(run / "results.json")
+    assert run_checkpoint(run) == run / "checkpoints" / "best.ckpt"
+    (run / "checkpoints" / "best.ckpt").unlink()
+    assert run_checkpoint(run) == run / "checkpoints" / "last.ckpt"
 
 
 def test_accuracy_table_orders_accuracies_and_keeps_missing_values():

@@ -69,10 +69,21 @@ def test_menu_is_the_given_checkpoints_then_the_runs_newest_first(tmp_path):
 
 def test_no_model_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match=r"no run with checkpoints/best.ckpt under runs/.*make demo"):
+    with pytest.raises(SystemExit, match=r"no run with checkpoints/\*.ckpt under runs/.*make demo"):
         model_choices([], None)
     with pytest.raises(SystemExit, match="--ckpt_path nowhere.ckpt: no such file"):
         model_choices(["nowhere.ckpt"], None)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="--ckpt_path empty: a folder without checkpoints"):
+        model_choices(["empty"], None)
+
+
+def test_a_run_folder_stands_for_its_tested_checkpoint(tmp_path):
+    best = touch_run(tmp_path / "runs", "demo", 1_000)
+    last = best.with_name("last.ckpt")
+    last.write_bytes(b"")
+    assert model_choices([str(tmp_path / "runs" / "demo")], None) == [ModelChoice("demo", last)]
+    assert model_choices([str(best)], None) == [ModelChoice("demo", best)]
 
 
 def test_an_unloadable_checkpoint_fails_at_start_naming_it(tmp_path):
