@@ -210,6 +210,21 @@ def test_an_uploaded_photo_comes_back_colorized_at_full_size_with_its_lightness(
     loaded = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
     assert loaded and all(name.startswith(url) or name.startswith("blob:") for name in loaded), loaded
 
+    # The colour-strength knob, moved by keyboard to 0: the result becomes the gray input.
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    card.find_element(By.CSS_SELECTOR, ".strength input").send_keys(Keys.HOME)
+    WebDriverWait(browser, WAIT_S).until(lambda d: "colour strength 0.00" in card_named(d, photo.name).text)
+    assert "strength=0.00" in link.get_attribute("href")
+    gray = fetch_png(link.get_attribute("href")).int()
+    assert gray.shape == (3, height, width) and (gray.amax(0) - gray.amin(0)).max() <= 2
+    assert (lightness(gray.to(torch.uint8)) - lightness(source)).abs().max() <= L_TOLERANCE
+    card.find_element(By.CSS_SELECTOR, ".strength input").send_keys(Keys.END)  # 2.00, for the screenshot: 1.00
+    for _ in range(20):
+        card.find_element(By.CSS_SELECTOR, ".strength input").send_keys(Keys.ARROW_LEFT)
+    WebDriverWait(browser, WAIT_S).until(lambda d: "colour strength 1.00" in card_named(d, photo.name).text)
+
     screenshot = Path(os.environ.get("COLORIZE_SCREENSHOT") or tmp_path / "serve.png")
     shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
     assert shot.size[0] >= 800

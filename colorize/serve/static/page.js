@@ -234,6 +234,12 @@ function setUpDrop() {
   });
   // A file dropped anywhere must not make the browser leave the page to show it.
   for (const type of ["dragover", "drop"]) window.addEventListener(type, (event) => event.preventDefault());
+  drop.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      input.click();
+    }
+  });
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (event) => {
