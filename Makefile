@@ -11,7 +11,8 @@ CONFIG ?= advanced
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-all lint format sample-data demo bench experiments-sample clean
+.PHONY: help install lock test test-all lint format sample-data demo bench experiments-sample clean \
+	install-browser serve screenshot
 # Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
 PRETRAINED ?= false
 DEMO_RUN ?= runs/demo
@@ -95,6 +96,31 @@ BENCH_ARGS ?=
 
 bench: $(STAMP) ## speed and memory side by side -> benchmarks/RESULTS.md (~4 min on 2 CPU cores; BENCH_ARGS="--image-size 256 --batch-size 16")
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# ---- colorize serve: the local web page, and the real browser its tests drive
+BROWSER_PACKAGES := chromium chromium-driver fonts-dejavu-core
+SERVE_ARGS ?=
+FIRST_TEST_PHOTO := 'import json, sys; s = json.load(open(sys.argv[1])); print(s["root"] + "/" + s["test"][0])'
+
+install-browser: ## headless Chromium + chromedriver from Debian's packages, for the browser tests (apt-get; once)
+	@if dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then exit 0; fi; \
+	sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	echo "== installing $(BROWSER_PACKAGES) (apt-get)"; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null
+
+serve: $(STAMP) ## colorize photos in the browser at http://127.0.0.1:8000 with the demo's model (SERVE_ARGS="--port 8080")
+	@test -d $(DEMO_RUN)/checkpoints || { echo "no model in $(DEMO_RUN): run make demo first"; exit 1; }
+	$(BIN)/colorize serve --ckpt_path $(DEMO_RUN) --runs runs $(SERVE_ARGS)
+
+# After `make demo`: the demo's model on the first of its test photos. Either can be given: SCREENSHOT_PHOTO=x.jpg.
+SCREENSHOT_CKPT ?= $(if $(wildcard $(DEMO_RUN)/checkpoints/*.ckpt),$(DEMO_RUN))
+SCREENSHOT_PHOTO ?= $(if $(wildcard $(DEMO_RUN)/split.json),$(shell $(PYTHON) -c $(FIRST_TEST_PHOTO) $(DEMO_RUN)/split.json))
+
+screenshot: $(STAMP) install-browser ## docs/serve.png, the README's picture of the page, taken by the browser test
+	@echo "== model: $(or $(SCREENSHOT_CKPT),the tests' one-batch model); photo: $(or $(SCREENSHOT_PHOTO),a drawn one)"
+	COLORIZE_SCREENSHOT=docs/serve.png COLORIZE_SCREENSHOT_CKPT=$(SCREENSHOT_CKPT) \
+		COLORIZE_SCREENSHOT_PHOTO=$(SCREENSHOT_PHOTO) $(BIN)/pytest -q -m browser tests/serve/test_browser.py -k uploaded
 
 clean: ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache .ruff_cache

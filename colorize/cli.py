@@ -8,6 +8,7 @@
     colorize export runs/advanced/checkpoints/last.ckpt advanced.safetensors   # generator only, no pickle
     colorize data sample data/sample                    # the offline sample photo set
     colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
+    colorize serve                                      # a local web page that colorizes photos
 
 Everything heavy (timm, the datasets, wandb) loads only when a subcommand needs it, so
 ``colorize --help`` answers about as fast as ``import lightning``.
@@ -300,6 +301,7 @@ EPILOG = """more commands:
   colorize data export SPLIT_JSON OUT_DIR       write a run's test photos as grayscale PNGs
   colorize compare RUN_DIR...                   one results table from several runs' results.json
   colorize export CHECKPOINT [OUT.safetensors]  the generator alone: safetensors + JSON, loads no code
+  colorize serve [--ckpt_path PATH]             a local web page that colorizes photos (127.0.0.1:8000)
 """
 
 
@@ -344,6 +346,10 @@ def main(argv: list[str] | None = None) -> None:
         from colorize.colorizer import main as export_main
 
         raise SystemExit(export_main(argv[1:]))
+    if argv[:1] == ["serve"]:
+        from colorize.serve.server import main as serve_main
+
+        raise SystemExit(serve_main(argv[1:]))
     # Keep sys.argv in step with what is parsed: DDP launches its workers by re-running sys.argv.
     sys.argv[1:] = rewrite_arguments(argv)
     run_cli()
