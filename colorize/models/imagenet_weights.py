@@ -22,6 +22,8 @@ Sources (``OFFLINE_WEIGHTS``):
   BatchNorm eps 1e-3 and inputs ``(x - 0.5) / 0.5`` like the converted checkpoints, whose
   reference code feeds ``(x255 - 127) / 128``. timm's ``efficientnet_liteN`` is a PyTorch
   re-implementation (symmetric padding, eps 1e-5, ImageNet mean/std) and is refused.
+  Checked once against ``efficientnet-lite-pytorch==0.1.0`` (the reference code, not installed):
+  identical logits at each checkpoint's native resolution (224/240/260 px).
 """
 
 from __future__ import annotations
