@@ -82,10 +82,14 @@ def check_trusted(spec: Any, where: str, trusted: tuple[str, ...] = TRUSTED_PREF
 
 
 def _offline_init_args(init_args: Mapping[str, Any]) -> dict[str, Any]:
-    """The init args with ``pretrained*`` switched off: the weights come from the file, never the network."""
+    """The init args with ``pretrained*`` and ``weights`` switched off: the trained weights come from the file.
+
+    Never the network (``pretrained``), nor an installed weights package (ResNetUNet's
+    ``weights``), which a colleague loading the checkpoint may not have.
+    """
     out = dict(init_args)
     for key, value in init_args.items():
-        if key.startswith("pretrained"):
+        if key.startswith("pretrained") or key == "weights":
             out[key] = False if isinstance(value, bool) else None
     return out
 

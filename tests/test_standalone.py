@@ -198,3 +198,15 @@ def test_fit_test_predict_of_one_run_folder_log_into_one_wandb_run(photo_folder,
     assert table["columns"][:3] == ["model", "pixel_acc@2%", "pixel_acc@5%"]
     assert [row[0] for row in table["data"]] == ["run", "all-gray"]
     assert list((run / "wandb").rglob("media/images/test/samples_*.png"))
+
+
+def test_rebuilding_a_saved_generator_loads_no_pretrained_or_packaged_weights():
+    from colorize.export import offline_spec
+
+    spec = {
+        "class_path": "colorize.models.resnet_unet.ResNetUNet",
+        "init_args": {"encoder": "tf_efficientnet_lite0", "weights": "efficientnet_lite0", "pretrained": True},
+    }
+    rebuilt = offline_spec(spec, "model.generator")
+    assert rebuilt["init_args"] == {"encoder": "tf_efficientnet_lite0", "weights": None, "pretrained": False}
+    assert spec["init_args"]["weights"] == "efficientnet_lite0"  # the saved spec itself is left alone
