@@ -10,6 +10,7 @@ os.environ.setdefault("TORCH_HOME", os.path.join(os.path.dirname(__file__), ".to
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tiny_runs import tiny_run_args  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -50,21 +51,6 @@ def photo_folder(tmp_path_factory):
         folder.mkdir(exist_ok=True)
         make_photo(i).save(folder / f"photo_{i:02d}.{'jpg' if i % 3 else 'png'}", quality=95)
     return root
-
-
-TINY_NETWORKS = [
-    "--model.generator.init_args.base_width=4",
-    "--model.generator.init_args.depth=2",
-    "--model.discriminator.init_args.base_width=4",
-    "--model.discriminator.init_args.num_layers=2",
-]
-
-
-def tiny_run_args(root, run_dir, *extra: str, experiment: str = "vanilla") -> list[str]:
-    """CLI arguments for a seconds-long run of ``experiment`` with small UNet/PatchGAN widths."""
-    args = ["--config", f"{experiment}.yaml", "--config", "tiny.yaml", f"--data.root={root}"]
-    args += [f"--trainer.default_root_dir={run_dir}"]
-    return [*args, *(TINY_NETWORKS if experiment.startswith("vanilla") else []), *extra]
 
 
 @pytest.fixture(scope="session")

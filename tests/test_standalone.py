@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_args
 from PIL import Image
+from tiny_runs import tiny_run_args
 
 from colorize.cli import run_cli
 from colorize.export import read_export_config
