@@ -15,6 +15,8 @@ import torch
 from colorize.cli import CONFIG_DIR, ColorizeCLI, main, resolve_config_path, rewrite_arguments, run_cli
 
 EXPERIMENTS = ["vanilla", "vanilla_augment", "vanilla_perceptual", "advanced", "advanced_warmup"]
+# Beyond the paper: the offline-pretrained recipe, its from-scratch control, and VGG16.
+OFFLINE_EXPERIMENTS = ["offline", "offline_scratch", "offline_vgg16"]
 OVERLAYS = ["tiny", "sample"]
 OFFLINE_ENCODER = ["--model.generator.init_args.pretrained=false"]
 
@@ -35,10 +37,10 @@ def experiment_args(name: str, root, run_dir, *extra: str) -> list[str]:
 
 def test_every_shipped_config_is_listed_here():
     shipped = {p.stem for p in CONFIG_DIR.glob("*.yaml")}
-    assert shipped == set(EXPERIMENTS) | set(OVERLAYS)
+    assert shipped == set(EXPERIMENTS) | set(OFFLINE_EXPERIMENTS) | set(OVERLAYS)
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", EXPERIMENTS + OFFLINE_EXPERIMENTS)
 @pytest.mark.parametrize("overlay", [None, *OVERLAYS])
 def test_every_config_validates_against_the_code(name, overlay, photo_folder, tmp_path):
     args = ["--config", f"{name}.yaml"] + (["--config", f"{overlay}.yaml"] if overlay else [])
@@ -56,6 +58,10 @@ def test_every_config_validates_against_the_code(name, overlay, photo_folder, tm
     assert cli.model.hparams.lambda_l1 == 100.0
     assert (cli.model.perceptual_loss is not None) == (name == "vanilla_perceptual")
     assert cli.datamodule.augment == (name == "vanilla_augment")
+    # The sample overlay tests on whole held-out sources; the offline recipe crops, and freezes a pretrained encoder.
+    assert cli.datamodule.test_sources == (["mvtb-data", "scratch"] if overlay == "sample" else None)
+    assert (cli.datamodule.crop_scale is not None) == (name in OFFLINE_EXPERIMENTS)
+    assert (cli.model.hparams.freeze_encoder_epochs > 0) == (name in ("offline", "offline_vgg16"))
 
 
 def test_paper_defaults_reach_the_trainer_and_optimizers(photo_folder, tmp_path):
