@@ -87,7 +87,7 @@ demo: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## the main job: train the offline-pre
 	@echo "           look at it in the browser: make serve"
 
 experiments-sample: export WANDB_RUN_GROUP := $(EXPERIMENT_GROUP)
-experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test $$EXPERIMENTS on the sample photos (held-out sources), then one results table
+experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the EXPERIMENTS list on the sample photos (held-out sources), then one results table
 	set -e; for name in $(EXPERIMENTS); do \
 		extra=""; case $$name in advanced*) extra="--model.generator.init_args.pretrained=$(PRETRAINED)";; esac; \
 		$(BIN)/colorize fit --config $$name.yaml --config sample.yaml --data.root $(SAMPLE_DIR) $$extra \
