@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-import lightning as L
 import pytest
 import torch
+from tiny_runs import tiny_data, tiny_gan, tiny_trainer
 
 from colorize.colorizer import export_checkpoint, load_colorizer, read_checkpoint
 from colorize.models.patchgan import PatchGAN
@@ -73,32 +73,9 @@ def test_export_is_small_colorizes_like_the_checkpoint_and_travels_alone(tiny_ru
 
 
 def test_a_hand_built_checkpoint_says_it_does_not_describe_itself(photo_folder, tmp_path):
-    from colorize.data.datamodule import ColorizationDataModule
-
-    model = ColorizationGAN(UNet(base_width=4, depth=2), PatchGAN(base_width=4, num_layers=2))
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
-    data = ColorizationDataModule(
-        str(photo_folder),
-        image_size=32,
-        batch_size=2,
-        num_workers=0,
-        draw_size=None,
-        train_size=None,
-        val_size=2,
-        test_size=2,
-        split_file=str(tmp_path / "split.json"),
-        pin_memory=False,
-    )
+    model = tiny_gan()
+    trainer = tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0)
+    data = tiny_data(photo_folder, tmp_path)
     trainer.fit(model, data)
     trainer.save_checkpoint(tmp_path / "hand.ckpt")
     # The live networks are not pickled into the hyperparameters: the file stays weights-only loadable.

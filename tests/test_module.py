@@ -7,51 +7,10 @@ import copy
 import lightning as L
 import pytest
 import torch
+from tiny_runs import tiny_data, tiny_gan, tiny_trainer
 
-from colorize.data.datamodule import ColorizationDataModule
 from colorize.models.patchgan import PatchGAN
-from colorize.models.unet import UNet
 from colorize.module import ColorizationGAN
-
-
-def tiny_data(root, tmp_path, **overrides) -> ColorizationDataModule:
-    options = dict(
-        root=str(root),
-        image_size=32,
-        batch_size=2,
-        num_workers=0,
-        draw_size=None,
-        train_size=None,
-        val_size=2,
-        test_size=2,
-        pin_memory=False,
-        split_file=str(tmp_path / "split.json"),
-    )
-    options.update(overrides)
-    return ColorizationDataModule(**options)
-
-
-def tiny_gan(**overrides) -> ColorizationGAN:
-    torch.manual_seed(0)
-    return ColorizationGAN(UNet(base_width=4, depth=2), PatchGAN(base_width=4, num_layers=2), **overrides)
-
-
-def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
-    options = dict(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
-    options.update(overrides)
-    return L.Trainer(**options)
 
 
 class StepRecorder:

@@ -1,8 +1,16 @@
-"""CLI arguments for seconds-long runs, shared by tests/conftest.py's ``tiny_run`` and the tests that train their own.
+"""Seconds-long runs, shared by the tests: CLI arguments (tests/conftest.py's ``tiny_run``) and in-process pieces.
 
 A module of its own (not conftest): ``from conftest import`` would find tests/serve/conftest.py
 first when both folders are on sys.path.
 """
+
+import lightning as L
+import torch
+
+from colorize.data.datamodule import ColorizationDataModule
+from colorize.models.patchgan import PatchGAN
+from colorize.models.unet import UNet
+from colorize.module import ColorizationGAN
 
 TINY_NETWORKS = [
     "--model.generator.init_args.base_width=4",
@@ -17,3 +25,43 @@ def tiny_run_args(root, run_dir, *extra: str, experiment: str = "vanilla") -> li
     args = ["--config", f"{experiment}.yaml", "--config", "tiny.yaml", f"--data.root={root}"]
     args += [f"--trainer.default_root_dir={run_dir}"]
     return [*args, *(TINY_NETWORKS if experiment.startswith("vanilla") else []), *extra]
+
+
+def tiny_data(root, tmp_path, **overrides) -> ColorizationDataModule:
+    options = dict(
+        root=str(root),
+        image_size=32,
+        batch_size=2,
+        num_workers=0,
+        draw_size=None,
+        train_size=None,
+        val_size=2,
+        test_size=2,
+        pin_memory=False,
+        split_file=str(tmp_path / "split.json"),
+    )
+    options.update(overrides)
+    return ColorizationDataModule(**options)
+
+
+def tiny_gan(**overrides) -> ColorizationGAN:
+    torch.manual_seed(0)
+    return ColorizationGAN(UNet(base_width=4, depth=2), PatchGAN(base_width=4, num_layers=2), **overrides)
+
+
+def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
+    options = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
+    options.update(overrides)
+    return L.Trainer(**options)
