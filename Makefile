@@ -11,7 +11,7 @@ CONFIG ?= advanced
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-all lint format sample-data demo bench experiments-sample clean \
+.PHONY: help install lock test test-all lint format sample-data demo bench bench-gpu bench-predict profile experiments-sample clean \
 	install-browser serve screenshot
 # Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
 PRETRAINED ?= false
@@ -100,8 +100,22 @@ experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the EXPE
 
 BENCH_ARGS ?=
 
-bench: $(STAMP) ## speed and memory side by side -> benchmarks/RESULTS.md (~4 min on 2 CPU cores; BENCH_ARGS="--image-size 256 --batch-size 16")
+bench: $(STAMP) ## training fp32 / bf16 + channels_last / + compile, TFLOP/s, loader headroom, memory -> benchmarks/RESULTS.md (256 px, batch 16; ~20 min on 2 CPU cores; BENCH_ARGS="--no-compile")
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+PROFILE_ARGS ?=
+
+profile: $(STAMP) ## one bf16 training iteration of each generator, operator by operator -> benchmarks/PROFILE.md (~1 min)
+	$(BIN)/python -m benchmarks.op_profile $(PROFILE_ARGS)
+
+bench-predict: $(STAMP) ## photos/s of colorize predict on full-resolution sample photos, fp32 vs bf16, one by one vs batched -> benchmarks/RESULTS-predict.md
+	$(BIN)/python -m benchmarks.predict_bench --output benchmarks/RESULTS-predict.md \
+		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt)
+
+GPU_BENCH_ARGS ?=
+
+bench-gpu: $(STAMP) ## GPU training throughput (fp32, bf16, bf16 + compile) and loader vs training -> benchmarks/RESULTS-gpu.md (at most ~7.5 min on one GPU; GPU_BENCH_ARGS="--budget-s 300")
+	$(BIN)/python -m benchmarks.gpu_bench $(GPU_BENCH_ARGS)
 
 # ---- colorize serve: the local web page, and the real browser its tests drive
 BROWSER_PACKAGES := chromium chromium-driver fonts-dejavu-core

@@ -63,14 +63,16 @@ GENERATORS: dict[str, Callable[[], torch.nn.Module]] = {
     "ResNet18 UNet": lambda: ResNetUNet("resnet18", pretrained=False),
 }
 
-TARGET_PIPELINE_SPEEDUP = 2.5
-TARGET_BF16_SPEEDUP = 2.5
+#: The fastest UNet pipeline against the reference setup (the speed issue's bars): AMX does bf16 matrix
+#: products in hardware tiles, AVX-512 BF16 only in vector registers, so the two kinds of CPU get their own bar.
+TARGET_PIPELINE_SPEEDUP = {"AMX": 6.0, "no AMX": 3.5, "cuda": 3.5}
+TARGET_FASTEST_VS_FP32 = 3.0
 TARGET_STARTUP_EXTRA_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Mode:
-    """How a generator is trained: Lightning precision, memory format, and whether G is compiled."""
+    """How the GAN is trained: Lightning precision, memory format, and whether G and D are compiled."""
 
     name: str
     precision: str
@@ -117,6 +119,14 @@ def cpu_description() -> str:
     return f"{model} ({os.cpu_count()} logical CPUs; torch kernels: {capability}; {', '.join(bf16)})"
 
 
+def cpu_kind() -> str:
+    """ "AMX" or "no AMX": which of the speed targets applies to this CPU."""
+    try:
+        return "AMX" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else "no AMX"
+    except OSError:
+        return "no AMX"
+
+
 def cpu_pressure() -> str:
     """Share of time some runnable task waited for a CPU (Linux PSI): how contended the machine was."""
     try:
@@ -130,6 +140,7 @@ def machine_info(device: torch.device) -> dict[str, str]:
     accelerator = torch.cuda.get_device_name(device) if device.type == "cuda" else "none (CPU only)"
     return {
         "CPU": cpu_description(),
+        "CPU kind": f"{cpu_kind()} (`lscpu` lists amx_bf16 or not)",
         "device": f"{device.type} — {accelerator}",
         "torch": f"{torch.__version__}, {torch.get_num_threads()} intra-op threads",
         "lightning": lightning.__version__,
@@ -261,15 +272,22 @@ class StepTimer(lightning.Callback):
         return rates[max(warmup - 1, 0) :]
 
 
-def make_module(generator: str, mode: Mode) -> ColorizationGAN:
+def make_module(
+    generator: str,
+    mode: Mode,
+    generators: dict[str, Callable[[], torch.nn.Module]] = GENERATORS,
+    discriminator: Callable[[], torch.nn.Module] = PatchGAN,
+) -> ColorizationGAN:
+    """The GAN with ``generators[generator]`` in ``mode``; other scripts pass smaller networks for their quick runs."""
     torch.manual_seed(0)
-    net = GENERATORS[generator]()
-    if mode.compile:
-        net = torch.compile(net)
-    return ColorizationGAN(net, PatchGAN(), channels_last=mode.channels_last)
+    return ColorizationGAN(
+        generators[generator](), discriminator(), channels_last=mode.channels_last, compile=mode.compile
+    )
 
 
-def make_trainer(mode: Mode, device: torch.device, batches: int, timer: StepTimer, root: str) -> lightning.Trainer:
+def make_trainer(
+    mode: Mode, device: torch.device, batches: int, timer: lightning.Callback, root: str
+) -> lightning.Trainer:
     return lightning.Trainer(
         accelerator="cuda" if device.type == "cuda" else "cpu",
         devices=1,
@@ -285,6 +303,43 @@ def make_trainer(mode: Mode, device: torch.device, batches: int, timer: StepTime
         callbacks=[timer],
         default_root_dir=root,
     )
+
+
+def count_flops(generator: str, image_size: int, batch_size: int) -> int:
+    """FLOPs of one GAN iteration, counted once by ``torch.utils.flop_counter`` (convolutions and matmuls).
+
+    The iteration of :meth:`ColorizationGAN.training_step`, reproduced outside Lightning on an fp32
+    module (the count depends on the shapes, not on the precision): G forward, D on real and on the
+    detached fake with its backward, D on the fake again with G's backward through it.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    # On the meta device: shapes only, no arithmetic, so counting a 256 px batch takes no time.
+    with torch.device("meta"):
+        module = make_module(generator, FP32)
+        L = torch.zeros(batch_size, 1, image_size, image_size)
+        ab = torch.zeros(batch_size, 2, image_size, image_size)
+    with FlopCounterMode(display=False) as counter:
+        fake = module.generator(L)
+        d_real = module.discriminator(torch.cat([L, ab], 1))
+        d_fake = module.discriminator(torch.cat([L, fake.detach()], 1))
+        (d_real.mean() + d_fake.mean()).backward()
+        (module.discriminator(torch.cat([L, fake], 1)).mean() + (fake - ab).abs().mean()).backward()
+    return counter.get_total_flops()
+
+
+def conv_peak_tflops(device: torch.device, dtype: torch.dtype, size: int = 64, repeats: int = 5) -> float:
+    """TFLOP/s of one large 3×3 convolution (16 × 256 channels × ``size``², channels-last) in ``dtype``.
+
+    The practical peak a training iteration is measured against: a CPU's datasheet peak depends on
+    clocks a virtual machine does not show, and a matrix product is no fair yardstick either (on
+    the 2-core AMD EPYC here torch's fp32 matmul reaches half of what oneDNN's fp32 convolution
+    does). The densest kernel of the GAN itself, at its best shape, is.
+    """
+    x = torch.randn(16, 256, size, size, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 3, 3, device=device).to(dtype).contiguous(memory_format=torch.channels_last)
+    seconds = median_time(lambda: torch.nn.functional.conv2d(x, w, padding=1), repeats, device)
+    return 2 * 16 * 256 * 256 * 9 * size * size / seconds / 1e12
 
 
 def reset_peak_memory(device: torch.device) -> float:
@@ -320,7 +375,13 @@ def measure_training(cfg: dict) -> dict:
     batches = synthetic_batches(cfg, device)
     with tempfile.TemporaryDirectory() as root:
         make_trainer(mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
-    return {"rates": timer.step_rates(cfg["warmup"]), "peak_mib": peak_memory_mib(device), "idle_mib": idle}
+    warmup_s = sum(e - s for s, e in list(zip(timer.starts, timer.ends, strict=True))[: cfg["warmup"]])
+    return {
+        "rates": timer.step_rates(cfg["warmup"]),
+        "warmup_s": warmup_s,
+        "peak_mib": peak_memory_mib(device),
+        "idle_mib": idle,
+    }
 
 
 def loader_alone_rates(
@@ -351,7 +412,7 @@ def measure_pipeline(cfg: dict) -> dict:
     """Images/s of the reference or our pipeline feeding the same GAN, and of the loader alone."""
     device = torch.device(cfg["device"])
     reference = cfg["pipeline"] == "reference"
-    mode = FP32 if reference else BF16_CL
+    mode = {"reference": FP32, "ours": BF16_CL, "fastest": BF16_CL_COMPILE}[cfg["pipeline"]]
     paths = [Path(p) for p in cfg["paths"]]
     size, batch, workers, seconds = cfg["image_size"], cfg["batch_size"], cfg["num_workers"], cfg["loader_seconds"]
     idle = reset_peak_memory(device)
@@ -448,6 +509,8 @@ def run_rounds(configs: dict[Hashable, dict], rounds: int, isolate: bool) -> dic
             "peak_mib": max(r["peak_mib"] for r in results),
             "growth_mib": max(r["peak_mib"] - r["idle_mib"] for r in results),
         }
+        if "warmup_s" in results[0]:
+            pooled[key]["warmup_s"] = statistics.median(r["warmup_s"] for r in results)
         if "loader_rates" in results[0]:
             pooled[key]["loader_images_per_s"] = statistics.median(x for r in results for x in r["loader_rates"])
     return pooled
@@ -471,7 +534,10 @@ def measure_conversion(paths: Sequence[Path], size: int, device: torch.device, r
 
 
 def measure_inference(generator: str, image: torch.Tensor, target: int, device: torch.device, repeats: int) -> dict:
-    """Seconds for :func:`colorize_image` on one photo at full resolution (fp32), and the size G runs at."""
+    """Seconds for :func:`colorize_image` on one photo at full resolution, and the size G runs at.
+
+    With its defaults, as ``colorize predict`` runs it: bf16 autocast on the CPU and CUDA.
+    """
     torch.manual_seed(0)
     net = GENERATORS[generator]().to(device)
     height, width = image.shape[-2:]
@@ -516,6 +582,27 @@ def mark(ok: bool) -> str:
     return "✔" if ok else "✘"
 
 
+PEAK_CONV_SIZE = 64
+
+
+def compile_break_even(modes: dict, batch_size: int) -> str:
+    """Iterations after which compiling has paid for itself (its extra warm-up over the time it saves), or ""."""
+    if BF16_CL_COMPILE.name not in modes:
+        return ""
+    plain, compiled = modes[BF16_CL.name], modes[BF16_CL_COMPILE.name]
+    saved = batch_size / plain["images_per_s"] - batch_size / compiled["images_per_s"]
+    if saved <= 0:
+        return "never (no faster per iteration)"
+    # The compiled configuration warms up one iteration more: count that iteration at its compiled speed.
+    extra = compiled["warmup_s"] - batch_size / compiled["images_per_s"] - plain["warmup_s"]
+    return f"{max(extra, 0.0) / saved:.0f}"
+
+
+def training_modes(modes: dict) -> dict[str, dict]:
+    """A generator's measured configurations, without its FLOP count."""
+    return {name: m for name, m in modes.items() if name != "flops"}
+
+
 def render(r: dict) -> str:
     a = r["args"]
     memory = "peak CUDA memory allocated (MiB)" if a["device"] == "cuda" else "peak RSS (MiB)"
@@ -543,17 +630,54 @@ def render(r: dict) -> str:
     ]
     # In a fresh process the growth over the RSS at start (imports done) is the configuration's own.
     growth = a["isolate"] and a["device"] == "cpu"
-    header = ["generator", "configuration", "images/s", "speed-up vs fp32", memory] + (["RSS growth (MiB)"] * growth)
+    header = ["generator", "configuration", "images/s", "speed-up vs fp32", "TFLOP/s", "share of conv peak"]
+    header += ["warm-up s", memory]
+    header += ["RSS growth (MiB)"] * growth
     rows = []
+    peaks = r["conv_peak"]
     for gen, modes in r["training"].items():
         base = modes[FP32.name]["images_per_s"]
-        for name, m in modes.items():
-            row = [gen, name, fmt(m["images_per_s"]), ratio(m["images_per_s"] / base), fmt(m["peak_mib"])]
+        for name, m in training_modes(modes).items():
+            peak = peaks["fp32"] if name == FP32.name else peaks["bf16"]
+            row = [gen, name, fmt(m["images_per_s"]), ratio(m["images_per_s"] / base), f"{m['tflops']:.3f}"]
+            row += [f"{100 * m['tflops'] / peak:.0f} %", fmt(m["warmup_s"]), fmt(m["peak_mib"])]
             rows.append(row + [fmt(m["growth_mib"])] * growth)
-    out += [table(header, rows), ""]
+    flops = ", ".join(f"{gen} {modes['flops'] / 1e12:.2f}" for gen, modes in r["training"].items())
+    break_even = [
+        f"{gen}: {n}" for gen, modes in r["training"].items() if (n := compile_break_even(modes, a["batch_size"]))
+    ]
+    out += [
+        table(header, rows),
+        "",
+        f"TFLOP per iteration (`torch.utils.flop_counter`, convolutions and matrix products): {flops}. "
+        f"Conv peak: one 3×3 convolution, 16 × 256 → 256 channels at {r['peak_conv_size']}², channels-last, on "
+        f"this machine: {peaks['bf16']:.3f} TFLOP/s in bf16 and {peaks['fp32']:.3f} in fp32. *Warm-up s*: the "
+        "untimed first iterations (a compiled configuration compiles there)."
+        + (
+            f" torch.compile pays for its compilation after this many iterations: {'; '.join(break_even)}."
+            * bool(break_even)
+        ),
+        "",
+    ]
 
     p = r["pipeline"]
     ref, ours = p["reference"], p["ours"]
+    labels = {
+        "reference": "reference setup: `skimage.color.rgb2lab` per image in the dataset, fp32",
+        "ours": "our default: uint8 to the device, kornia on the batch, bf16 + channels_last",
+        "fastest": "the same + `model.compile` (generator and discriminator)",
+    }
+    pipeline_rows = [
+        [
+            label,
+            fmt(p[key]["images_per_s"]),
+            fmt(p[key]["loader_images_per_s"]),
+            fmt(p[key]["peak_mib"]),
+            ratio(p[key]["images_per_s"] / ref["images_per_s"]),
+        ]
+        for key, label in labels.items()
+        if key in p
+    ]
     out += [
         f"## Data pipeline: {a['pipeline_generator']}, {a['image_size']} px, batch {a['batch_size']}",
         "",
@@ -562,25 +686,10 @@ def render(r: dict) -> str:
         f"{a['rounds']} interleaved round(s). *Loader alone*: whole epochs of the same loader, transfer and "
         "conversion with no model (the first epoch, with the workers' start-up, not counted).",
         "",
-        table(
-            ["pipeline", "training images/s", "loader alone images/s", memory, "speed-up"],
-            [
-                [
-                    "reference setup: `skimage.color.rgb2lab` per image in the dataset, fp32",
-                    fmt(ref["images_per_s"]),
-                    fmt(ref["loader_images_per_s"]),
-                    fmt(ref["peak_mib"]),
-                    "1.00×",
-                ],
-                [
-                    "our default: uint8 to the device, kornia on the batch, bf16 + channels_last",
-                    fmt(ours["images_per_s"]),
-                    fmt(ours["loader_images_per_s"]),
-                    fmt(ours["peak_mib"]),
-                    ratio(ours["images_per_s"] / ref["images_per_s"]),
-                ],
-            ],
-        ),
+        table(["pipeline", "training images/s", "loader alone images/s", memory, "speed-up"], pipeline_rows),
+        "",
+        f"Loader headroom: the loader alone delivers {ours['loader_images_per_s'] / ours['images_per_s']:.0f}× "
+        "the images/s that our default training consumes.",
         "",
     ]
 
@@ -609,7 +718,7 @@ def render(r: dict) -> str:
             ],
         ),
         "",
-        f"## Inference latency: `colorize_image`, fp32, target size {a['inference_target']}",
+        f"## Inference latency: `colorize_image` (bf16 autocast on CPU and CUDA), target size {a['inference_target']}",
         "",
         f"One photo at full resolution (L and the output at the input's size); median of {a['repeats']} after 1 "
         "warm-up.",
@@ -637,22 +746,29 @@ def render(r: dict) -> str:
         "",
     ]
 
-    speedup = ours["images_per_s"] / ref["images_per_s"]
+    kind = "cuda" if a["device"] == "cuda" else cpu_kind()
+    bar = TARGET_PIPELINE_SPEEDUP[kind]
+    fastest_name, fastest = max(
+        ((k, v) for k, v in p.items() if k in ("ours", "fastest")), key=lambda kv: kv[1]["images_per_s"]
+    )
+    speedup = fastest["images_per_s"] / ref["images_per_s"]
     targets = [
         [
-            f"our default training configuration ≥ {TARGET_PIPELINE_SPEEDUP}× the reference setup "
-            f"({a['pipeline_generator']})",
+            f"fastest configuration ({'+ compile' if fastest_name == 'fastest' else 'bf16 + channels_last'}) "
+            f"≥ {bar:g}× the reference setup, {a['pipeline_generator']}, loading included ({kind})",
             ratio(speedup),
-            mark(speedup >= TARGET_PIPELINE_SPEEDUP),
+            mark(speedup >= bar),
         ]
     ]
     for gen, modes in r["training"].items():
-        speedup_bf16 = modes[BF16_CL.name]["images_per_s"] / modes[FP32.name]["images_per_s"]
+        measured = training_modes(modes)
+        best = max(measured, key=lambda name: measured[name]["images_per_s"])
+        speedup_best = measured[best]["images_per_s"] / measured[FP32.name]["images_per_s"]
         targets.append(
             [
-                f"bf16 + channels_last ≥ {TARGET_BF16_SPEEDUP}× fp32, {gen}",
-                ratio(speedup_bf16),
-                mark(speedup_bf16 >= TARGET_BF16_SPEEDUP),
+                f"fastest configuration ({best}) ≥ {TARGET_FASTEST_VS_FP32:g}× fp32, {gen}",
+                ratio(speedup_best),
+                mark(speedup_best >= TARGET_FASTEST_VS_FP32),
             ]
         )
     targets.append(
@@ -675,11 +791,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: 32 px, batch 2, 1 iteration, in-process")
-    parser.add_argument("--image-size", type=int, help="training side in px (default 256 on CUDA, 128 on CPU)")
-    parser.add_argument("--batch-size", type=int, help="training batch (default 16 on CUDA, 8 on CPU)")
+    parser.add_argument("--image-size", type=int, help="training side in px (default 256, the paper's)")
+    parser.add_argument("--batch-size", type=int, help="training batch (default 16, the paper's)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed training iterations")
     parser.add_argument("--iterations", type=int, default=3, help="timed training iterations (median)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs of each training configuration")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved runs of each training configuration")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of inference (median)")
     parser.add_argument("--convert-repeats", type=int, default=10, help="timed repeats of the Lab conversion")
     parser.add_argument("--convert-batch", type=int, default=16)
@@ -687,7 +803,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--inference-target", type=int, default=256, help="colorize_image's target_size")
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--num-workers", type=int, default=2, help="loader workers of both pipelines")
-    parser.add_argument("--pipeline-generator", choices=list(GENERATORS), default="ResNet18 UNet")
+    parser.add_argument("--pipeline-generator", choices=list(GENERATORS), default="UNet")
+    parser.add_argument(
+        "--no-compile", dest="compile", action="store_false", help="skip the torch.compile rows (their compile time)"
+    )
     parser.add_argument(
         "--no-isolate", dest="isolate", action="store_false", help="run every configuration in this process"
     )
@@ -698,6 +817,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.image_size, args.batch_size, args.warmup, args.iterations = 32, 2, 1, 1
         args.repeats, args.convert_batch, args.convert_size, args.inference_target = 1, 2, 32, 32
         args.rounds, args.convert_repeats, args.startup_repeats, args.num_workers, args.isolate = 1, 1, 1, 0, False
+        args.compile = False  # compiling takes a minute even for 32 px; tests/test_module.py tests it
     return args
 
 
@@ -708,12 +828,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
         run_worker(args.worker)
         return {}
     device = resolve_device(args.device)
-    args.image_size = args.image_size or (256 if device.type == "cuda" else 128)
-    args.batch_size = args.batch_size or (16 if device.type == "cuda" else 8)
+    args.image_size = args.image_size or 256
+    args.batch_size = args.batch_size or 16
     args.device = device.type
     started = time.perf_counter()
     results: dict = {"args": vars(args) | {"output": str(args.output)}, "machine": machine_info(device)}
     results["training"] = training_results(args)
+    results["peak_conv_size"] = 8 if args.quick else PEAK_CONV_SIZE
+    results["conv_peak"] = {
+        name: conv_peak_tflops(device, dtype, results["peak_conv_size"])
+        for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))
+    }
     with tempfile.TemporaryDirectory() as scratch:
         results["pipeline"] = pipeline_results(args, Path(scratch))
         convert_paths, _ = photo_paths(args.convert_batch, Path(scratch))
@@ -734,24 +859,32 @@ def main(argv: Sequence[str] | None = None) -> dict:
 def training_results(args: argparse.Namespace) -> dict[str, dict[str, dict]]:
     """Model-only throughput and memory of every generator in every mode."""
     common = {k: getattr(args, k) for k in ("image_size", "batch_size", "warmup", "iterations", "device")}
-    modes = [FP32, BF16_CL] + ([BF16_CL_COMPILE] if args.device == "cuda" else [])
+    modes = [FP32, BF16_CL] + ([BF16_CL_COMPILE] if args.compile else [])
+    # A compiled configuration compiles in its first iterations (train and frozen-D variants): one more warm-up.
     configs = {
-        (gen, m.name): {**common, "task": "train", "generator": gen, "mode": m.name}
+        (gen, m.name): {**common, "task": "train", "generator": gen, "mode": m.name, "warmup": args.warmup + m.compile}
         for gen in GENERATORS
         for m in modes
     }
     pooled = run_rounds(configs, args.rounds, args.isolate)
-    return {gen: {m.name: pooled[gen, m.name] for m in modes} for gen in GENERATORS}
+    flops = {gen: count_flops(gen, args.image_size, args.batch_size) for gen in GENERATORS}
+    for (gen, _), result in pooled.items():
+        result["tflops"] = flops[gen] * result["images_per_s"] / args.batch_size / 1e12
+    return {gen: {m.name: pooled[gen, m.name] for m in modes} | {"flops": flops[gen]} for gen in GENERATORS}
 
 
 def pipeline_results(args: argparse.Namespace, scratch: Path) -> dict:
     """The reference setup and our default configuration feeding the same generator from the same photos."""
     # A pipeline batch is timed from the previous batch's end: at least one warm-up batch.
-    paths, source = photo_paths(args.batch_size * (max(args.warmup, 1) + args.iterations), scratch)
+    paths, source = photo_paths(args.batch_size * (max(args.warmup, 1) + 1 + args.iterations), scratch)
     common = {k: getattr(args, k) for k in ("image_size", "batch_size", "warmup", "iterations", "device")}
     common |= {"generator": args.pipeline_generator, "paths": [str(p) for p in paths], "num_workers": args.num_workers}
     common["loader_seconds"] = 0.0 if args.quick else 2.0
-    configs = {name: {**common, "task": "pipeline", "pipeline": name} for name in ("reference", "ours")}
+    names = ("reference", "ours") + (("fastest",) if args.compile else ())
+    configs = {
+        name: {**common, "task": "pipeline", "pipeline": name, "warmup": args.warmup + (name == "fastest")}
+        for name in names
+    }
     return {"source": source} | run_rounds(configs, args.rounds, args.isolate)
 
 

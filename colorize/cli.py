@@ -41,6 +41,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MONITOR = "val/balanced_acc@5%"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 PLACEHOLDER_DISCRIMINATOR = "colorize.models.patchgan.PatchGAN"
+#: What a checkpoint brings to ``test``/``predict`` of its model's options: its networks, and what decides
+#: how it colorizes (its weight average is in the state dict, which only loads into a model that keeps one).
+CHECKPOINT_MODEL_OPTIONS = ("generator", "discriminator", "ema_decay", "mirror_average")
 # Shortcuts for the flags a user types most, translated before jsonargparse sees them.
 PREDICT_SHORTCUTS = {"--input": "--data.predict_path", "--output": "--prediction.output_dir"}
 
@@ -123,8 +126,11 @@ def standalone_arguments(argv: list[str]) -> list[str]:
             described = read_checkpoint(path)
             if described["generator"] is None:
                 return argv  # a checkpoint made outside the CLI: its configs must be given
-            model = {k: v for k, v in described["model"].items() if k in ("generator", "discriminator")}
-            model = {k: offline_spec(v, f"checkpoint {path}") for k, v in model.items()}
+            model = {k: v for k, v in described["model"].items() if k in CHECKPOINT_MODEL_OPTIONS}
+            model = {
+                k: offline_spec(v, f"checkpoint {path}") if k in ("generator", "discriminator") else v
+                for k, v in model.items()
+            }
             data = {k: v for k, v in described["data"].items() if k != "predict_path"}
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"colorize {argv[position]}: {error}") from None
@@ -254,7 +260,10 @@ class ColorizeCLI(LightningCLI):
             from colorize.export import read_export
 
             try:
-                self.model.generator = read_export(export)[0]
+                self.model.generator, exported = read_export(export)
+                # The export is what colorizes, the way it was exported: not the config's average or mirroring.
+                self.model.generator_ema = None
+                self.model.mirror_average = bool(exported.get("mirror_average", False))
             except (FileNotFoundError, ValueError) as error:
                 raise SystemExit(f"colorize {subcommand}: {error}") from None
             kwargs["ckpt_path"], used = None, export
@@ -313,6 +322,8 @@ def run_cli(args: list[str] | None = None) -> ColorizeCLI:
     """Run the LightningCLI in-process; ``args=None`` reads ``sys.argv`` (tests pass a list)."""
     # Lightning's own deprecation noise, not actionable by a user of this tool.
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # The generator's weight average (model.ema_decay) is in eval mode on purpose: it never trains.
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
     return ColorizeCLI(
         ColorizationGAN,
         ColorizationDataModule,

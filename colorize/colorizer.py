@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 #: The training size assumed for a checkpoint that does not say (the paper's).
 DEFAULT_IMAGE_SIZE = 256
 GENERATOR_PREFIX = "generator."
+AVERAGE_PREFIX = "generator_ema.average."
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Colorizer:
             ``results.json`` was found, ``results``: ``{"model": row, "all-gray": row,
             "checkpoint": the checkpoint those numbers were measured with}``.
         spec: the generator's ``{"class_path", "init_args"}``, what an export stores to rebuild it.
+        mirror_average: whether it colorizes each photo and its mirror image and averages them
+            (the run's ``model.mirror_average``); :attr:`network` is the generator wrapped that way.
     """
 
     generator: nn.Module
@@ -66,6 +69,14 @@ class Colorizer:
     source: Path
     info: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
+    mirror_average: bool = False
+
+    @property
+    def network(self) -> nn.Module:
+        """What colorizes: the generator, mirror-averaged if the run did so (no weights of its own)."""
+        from colorize.models.mirror_average import colorizing_network
+
+        return colorizing_network(self.generator, self.mirror_average)
 
     @property
     def device(self) -> torch.device:
@@ -74,11 +85,14 @@ class Colorizer:
     def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
         """``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
 
-        Only the photo's lightness is used; its own colour, if any, is never seen.
+        Only the photo's lightness is used; its own colour, if any, is never seen. The path of
+        ``colorize predict`` (:func:`colorize.inference.colorize_images`, here of one photo, the generator
+        in bf16 autocast on the CPU and CUDA), so the app shows what a predict run writes, up to float
+        rounding of the batched passes.
         """
         from colorize.inference import colorize_image
 
-        return colorize_image(self.generator, rgb, target_size=self.image_size).cpu()
+        return colorize_image(self.network, rgb, target_size=self.image_size).cpu()
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
@@ -164,9 +178,10 @@ def _from_checkpoint(path: Path) -> Colorizer:
             "rebuild the generator yourself and load the 'generator.*' weights of its state_dict"
         )
     generator = build_module(described["generator"], where)
-    weights = {
-        k[len(GENERATOR_PREFIX) :]: v for k, v in described["state_dict"].items() if k.startswith(GENERATOR_PREFIX)
-    }
+    state_dict = described["state_dict"]
+    # A run that kept a weight average colorizes with it (what its own test and predict used).
+    prefix = AVERAGE_PREFIX if any(k.startswith(AVERAGE_PREFIX) for k in state_dict) else GENERATOR_PREFIX
+    weights = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     try:
         generator.load_state_dict(weights, strict=True)
     except RuntimeError as err:
@@ -182,7 +197,8 @@ def _from_checkpoint(path: Path) -> Colorizer:
     results = _results_info(run, name)
     if results is not None:
         info["results"] = results
-    return Colorizer(generator.eval(), image_size, name, path, info, described["generator"])
+    mirror = bool((described.get("model") or {}).get("mirror_average", False))
+    return Colorizer(generator.eval(), image_size, name, path, info, described["generator"], mirror)
 
 
 def _describe(spec: dict[str, Any], epoch: int | None, step: int | None) -> dict[str, Any]:
@@ -199,7 +215,8 @@ def _from_export(path: Path, device: str | torch.device) -> Colorizer:
     image_size = config.get("image_size")
     if not isinstance(image_size, int) or image_size < 1:
         raise ValueError(f"generator export {path}: image_size must be a positive int, got {image_size!r}")
-    return Colorizer(generator, image_size, str(config.get("name") or path.stem), path, info, config["generator"])
+    name, mirror = str(config.get("name") or path.stem), bool(config.get("mirror_average", False))
+    return Colorizer(generator, image_size, name, path, info, config["generator"], mirror)
 
 
 def load_colorizer(path: str | os.PathLike, device: str | torch.device = "cpu") -> Colorizer:
@@ -228,6 +245,7 @@ def export_colorizer(colorizer: Colorizer, path: str | os.PathLike) -> Path:
         "epoch": colorizer.info.get("epoch"),
         "step": colorizer.info.get("step"),
         "results": colorizer.info.get("results"),
+        "mirror_average": colorizer.mirror_average,
     }
     from colorize import __version__
 

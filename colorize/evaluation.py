@@ -75,7 +75,7 @@ class EvaluationReport(Callback):
         self.others = {}
         for name, path in self.compare_checkpoints.items():
             try:
-                self.others[name] = load_colorizer(path, device=pl_module.device).generator
+                self.others[name] = load_colorizer(path, device=pl_module.device).network
             except (FileNotFoundError, ValueError) as error:
                 raise type(error)(f"evaluation.compare_checkpoints.{name}: {error}") from None
         row_names = [self.model_name, *self.others, ALL_GRAY]

@@ -13,9 +13,18 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 
 SECTIONS = {
-    "## Machine": (["", ""], ["CPU", "device", "torch", "lightning"]),
+    "## Machine": (["", ""], ["CPU", "CPU kind", "device", "torch", "lightning"]),
     "## Training throughput": (
-        ["generator", "configuration", "images/s", "speed-up vs fp32", "peak RSS (MiB)"],
+        [
+            "generator",
+            "configuration",
+            "images/s",
+            "speed-up vs fp32",
+            "TFLOP/s",
+            "share of conv peak",
+            "warm-up s",
+            "peak RSS (MiB)",
+        ],
         ["UNet | fp32", "UNet | bf16 + channels_last", "ResNet18 UNet | fp32", "ResNet18 UNet | bf16 + channels_last"],
     ),
     "## Data pipeline": (
@@ -30,12 +39,12 @@ SECTIONS = {
     "## Start-up": (["command", "seconds"], ["import lightning", "colorize --help"]),
     "## Targets": (
         ["target", "measured", "met"],
-        ["reference setup", "fp32, UNet", "fp32, ResNet18 UNet", "slower than `import lightning`"],
+        ["the reference setup, UNet", "fp32, UNet", "fp32, ResNet18 UNet", "slower than `import lightning`"],
     ),
 }
 # Cells that are text, not measurements.
 TEXT_COLUMNS = {"", "generator", "configuration", "pipeline", "method", "command", "target", "met"}
-NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?(e[+-]?\d+)?( ?(×|s))?$")
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?(e[+-]?\d+)?( ?(×|s|%))?$")
 
 
 def load_bench():
@@ -90,7 +99,7 @@ def test_quick_report_numbers_are_positive(report):
                 if column in TEXT_COLUMNS or column.startswith("input") or column.startswith("generator runs"):
                     continue
                 assert NUMBER.match(cell), f"{section} / {column}: {cell!r} is not a number"
-                value = float(cell.rstrip("×s ").lstrip("+"))
+                value = float(cell.rstrip("×s% ").lstrip("+"))
                 if section == "## Targets" and column == "measured":
                     continue  # a time difference may be negative
                 assert value > 0, f"{section} / {column}: {cell}"

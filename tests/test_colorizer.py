@@ -6,9 +6,11 @@ import shutil
 
 import pytest
 import torch
-from tiny_runs import tiny_data, tiny_gan, tiny_trainer
+from tiny_runs import tiny_data, tiny_gan, tiny_run_args, tiny_trainer
 
+from colorize.cli import run_cli
 from colorize.colorizer import export_checkpoint, load_colorizer, read_checkpoint
+from colorize.models.mirror_average import MirrorAverage
 from colorize.models.patchgan import PatchGAN
 from colorize.models.unet import UNet
 from colorize.module import ColorizationGAN
@@ -115,3 +117,39 @@ def test_an_export_naming_a_foreign_class_is_refused_before_anything_is_imported
     shutil.copy(tiny_run / "checkpoints" / "last.ckpt", renamed)  # a pickle under an export's name
     with pytest.raises(ValueError, match="not a colorize generator export"):
         load_colorizer(renamed)
+
+
+def test_a_run_with_a_weight_average_and_mirroring_colorizes_so_from_checkpoint_and_export(photo_folder, tmp_path):
+    run_dir = tmp_path / "ema"
+    run_cli(["fit", *tiny_run_args(photo_folder, run_dir, "--model.ema_decay=0.5", "--model.mirror_average=true")])
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    colorizer = load_colorizer(checkpoint)
+    assert colorizer.mirror_average and isinstance(colorizer.network, MirrorAverage)
+    exported = load_colorizer(export_checkpoint(checkpoint, tmp_path / "ema.safetensors"))
+    assert exported.mirror_average
+    assert torch.equal(exported.colorize(photo()), colorizer.colorize(photo()))
+    loaded = colorizer.generator.state_dict()
+    differs = False
+    for name, value in loaded.items():
+        assert torch.equal(value, state[f"generator_ema.average.{name}"]), name
+        differs |= not torch.equal(value, state[f"generator.{name}"])
+    assert differs  # the average is not the raw generator
+    model = ColorizationGAN.load_from_checkpoint(checkpoint, map_location="cpu")
+    assert int(model.generator_ema.updates) == int(state["generator_ema.updates"]) > 0
+
+
+def test_test_with_only_a_checkpoint_keeps_its_weight_average_and_mirroring(photo_folder, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    run_cli(["fit", *tiny_run_args(photo_folder, run_dir, "--model.ema_decay=0.5", "--model.mirror_average=true")])
+    checkpoint = tmp_path / "moved.ckpt"
+    shutil.copy(run_dir / "checkpoints" / "last.ckpt", checkpoint)
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(
+        ["test", "--ckpt_path", str(checkpoint), f"--data.root={photo_folder}", "--evaluation.fid_kid=false"]
+        + ["--trainer.logger=false", "--data.num_workers=0", "--data.test_size=2", "--data.val_size=2"]
+    )
+    assert cli.model.mirror_average and cli.model.generator_ema is not None
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    for name, value in cli.model.generator_ema.average.state_dict().items():
+        assert torch.equal(value.cpu(), state[f"generator_ema.average.{name}"]), name

@@ -1,12 +1,14 @@
-"""Full-resolution inference: working-size arithmetic, size and lightness kept."""
+"""Full-resolution inference: working-size arithmetic, size and lightness kept, batches, bf16."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from kornia.color import rgb_to_lab
+from tiny_runs import colourful_unet
 from torch import nn
 
-from colorize.inference import colorize_image, working_size
+from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.inference import CPU_PASS_PIXELS, bf16_is_used, colorize_image, colorize_images, working_size
 
 # uint8 rounding of the output moves L* by at most ~0.27: the steepest slope of L* against an
 # sRGB value is ~134 L* per unit (near V = 0.09), times half a level (0.5 / 255). 0.5 leaves
@@ -130,3 +132,116 @@ def test_colorize_image_restores_mode_and_follows_the_generator_dtype():
 def test_colorize_image_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\(3, H, W\)"):
         colorize_image(TinyGenerator(), torch.zeros(1, 3, 8, 8, dtype=torch.uint8), target_size=8)
+
+
+# ---- batches and bf16 ------------------------------------------------------------------------
+
+
+def colour_of(rgb: torch.Tensor) -> torch.Tensor:
+    """CIE Lab (3, H, W) of a uint8 sRGB image, in float64 so the comparison adds no error of its own."""
+    return rgb_to_lab(rgb.double()[None] / 255.0)[0]
+
+
+class CountBatches:
+    """Forward hook recording each call's batch size and whether bf16 autocast was on."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.calls: list[tuple[int, bool]] = []
+        module.register_forward_hook(self)
+
+    def __call__(self, module, args, output) -> None:
+        self.calls.append((args[0].shape[0], torch.is_autocast_enabled(args[0].device.type)))
+
+
+# Full sizes and working sizes at target 32, stride 4: A, C and E share (32, 44) though E's photo is larger.
+MIXED = [(120, 160), (97, 61), (120, 160), (160, 120), (121, 161)]
+
+
+def test_colorize_images_runs_one_pass_per_working_size_and_matches_one_at_a_time():
+    photos = [photo_like(h, w, seed) for seed, (h, w) in enumerate(MIXED)]
+    generator = colourful_unet()
+    passes = CountBatches(generator)
+    batched = colorize_images(generator, photos, target_size=32, bf16=False)
+
+    assert passes.calls == [(3, False), (1, False), (1, False)]  # groups in order of first appearance
+    assert [tuple(o.shape) for o in batched] == [(3, h, w) for h, w in MIXED]
+    for photo, out in zip(photos, batched, strict=True):
+        alone = colorize_image(generator, photo, target_size=32, bf16=False)
+        # Eval-mode BatchNorm: a batch changes only the float rounding of the convolutions.
+        assert (out.int() - alone.int()).abs().max() <= 1
+        assert (out == alone).float().mean() > 0.99
+    assert colour_of(batched[0])[1:].norm(dim=0).mean() > 10  # the photos really were coloured
+
+
+def test_bf16_moves_colour_less_than_the_issue_allows_and_lightness_not_at_all():
+    photos = [photo_like(h, w, seed) for seed, (h, w) in enumerate(MIXED[:4])]
+    generator = colourful_unet(seed=1)
+    passes = CountBatches(generator)
+    fp32 = colorize_images(generator, photos, target_size=32, bf16=False)
+    bf16 = colorize_images(generator, photos, target_size=32)  # the default
+
+    assert [on for _, on in passes.calls] == [False] * 3 + [True] * 3
+    assert not any(torch.equal(a, b) for a, b in zip(fp32, bf16, strict=True))  # bf16 did run
+    lab32, lab16 = (torch.cat([colour_of(o).flatten(1) for o in out], dim=1) for out in (fp32, bf16))
+    # The speed issue's criterion: mean |ΔL*| <= 0.5 between the bf16 and fp32 outputs.
+    assert (lab16[0] - lab32[0]).abs().mean() <= 0.5
+    # Where bf16 shows, if anywhere: the colour. Chroma here is ~25 a*b* units; 1 is a just-noticeable step.
+    assert (lab16[1:] - lab32[1:]).norm(dim=0).mean() <= 1.0
+    # Lightness stays the input's whatever the precision: the join uses the float32 L.
+    for photo, out in zip(photos, bf16, strict=True):
+        in_gamut = ((out > 0) & (out < 255)).all(dim=0)
+        assert (lightness(out) - lightness(photo)).abs()[in_gamut].max() <= L_TOLERANCE
+
+
+def test_bf16_off_is_the_float32_path_bit_for_bit():
+    photo = photo_like(61, 97, seed=3)
+    generator = colourful_unet(seed=2)
+    passes = CountBatches(generator)
+    out = colorize_image(generator, photo, target_size=32, bf16=False)
+
+    # The module docstring's four steps, by hand, in float32 with no autocast anywhere.
+    L = rgb_to_normalized_l(photo[None])
+    L_small = F.interpolate(L, size=working_size(61, 97, 32, 4), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        ab = F.interpolate(generator(L_small), size=(61, 97), mode="bilinear")
+    expected = to_uint8_image(normalized_lab_to_rgb(L, ab))[0]
+    assert torch.equal(out, expected)
+    assert passes.calls[0] == (1, False)
+
+
+def test_bf16_is_used_only_for_float32_generators():
+    generator = colourful_unet()
+    assert bf16_is_used(generator) and not bf16_is_used(generator, enabled=False)
+    assert not bf16_is_used(generator.double())  # autocast would leave float64 alone anyway
+    out = colorize_image(TinyGenerator().double(), photo_like(20, 28), target_size=16)
+    assert out.dtype == torch.uint8
+
+
+def test_colorize_images_checks_every_photo_and_the_generator_batch():
+    assert colorize_images(TinyGenerator(), [], target_size=8) == []
+    with pytest.raises(ValueError, match=r"image 1 must have shape \(3, H, W\)"):
+        colorize_images(TinyGenerator(), [photo_like(8, 8), torch.zeros(2, 8, 8)], target_size=8)
+
+    class FirstOnly(TinyGenerator):
+        def forward(self, L):
+            return super().forward(L)[:1]
+
+    with pytest.raises(ValueError, match=r"must return \(2, 2, 8, 8\) ab, got \(1, 2, 8, 8\)"):
+        colorize_images(FirstOnly(), [photo_like(8, 8), photo_like(8, 8, 1)], target_size=8)
+
+
+def test_large_groups_are_split_into_passes_of_at_most_max_pass_pixels():
+    photos = [photo_like(h, w, seed) for seed, (h, w) in enumerate(MIXED)]
+    generator = colourful_unet()
+    passes = CountBatches(generator)
+    whole = colorize_images(generator, photos, target_size=32, bf16=False, max_pass_pixels=10**9)
+    split = colorize_images(generator, photos, target_size=32, bf16=False, max_pass_pixels=2 * 32 * 44)
+    tiny = colorize_images(generator, photos, target_size=32, bf16=False, max_pass_pixels=1)
+
+    sizes = [n for n, _ in passes.calls]
+    assert sizes == [3, 1, 1] + [2, 1, 1, 1] + [1] * 5  # a photo larger than the limit still goes, alone
+    for a, b, c in zip(whole, split, tiny, strict=True):
+        assert (a.int() - b.int()).abs().max() <= 1 and (a.int() - c.int()).abs().max() <= 1
+    assert CPU_PASS_PIXELS >= 256 * 384  # the CPU default still takes a 256 px model's photo in one pass
+    with pytest.raises(ValueError, match="max_pass_pixels must be positive"):
+        colorize_images(generator, photos, target_size=32, max_pass_pixels=0)

@@ -203,3 +203,59 @@ def test_encoder_learning_rate_is_a_share_of_the_generator_rate_through_the_sche
     assert n_params == len(list(model.generator.parameters()))
     with pytest.raises(ValueError, match=r"model\.encoder_lr_scale.*UNet"):
         tiny_gan(encoder_lr_scale=0.5)
+
+
+def test_weight_average_follows_each_generator_step_and_is_what_colorizes(photo_folder, tmp_path):
+    model = tiny_gan(ema_decay=0.9)
+    trainer = tiny_trainer(tmp_path, limit_val_batches=0)
+    trainer.fit(model, tiny_data(photo_folder, tmp_path))
+    assert int(model.generator_ema.updates) == 2  # one per generator step
+    model.eval()
+    L_ = torch.rand(2, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(model(L_), model.generator_ema.average(L_))
+        assert not torch.allclose(model(L_), model.generator(L_))
+    saved = trainer.lightning_module.state_dict()
+    generator_keys = {k for k in saved if k.startswith("generator.")}
+    assert {"generator_ema.average." + k[len("generator.") :] for k in generator_keys} <= saved.keys()
+
+
+def test_ema_decay_outside_its_range_is_rejected():
+    with pytest.raises(ValueError, match="model.ema_decay"):
+        tiny_gan(ema_decay=1.0)
+
+
+def test_compiled_training_matches_uncompiled_in_bf16_and_saves_plain_names(photo_folder, tmp_path):
+    losses = {}
+    for compiled in (False, True):
+        L.seed_everything(0)
+        model = tiny_gan(channels_last=True, compile=compiled)
+        trainer = tiny_trainer(
+            tmp_path / str(compiled), precision="bf16-mixed", limit_train_batches=3, limit_val_batches=0
+        )
+        trainer.fit(model, tiny_data(photo_folder, tmp_path))
+        losses[compiled] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        if compiled:
+            assert model.generator._compiled_call_impl is not None  # nn.Module.compile took effect
+            checkpoint = tmp_path / "compiled.ckpt"
+            trainer.save_checkpoint(checkpoint)
+    assert losses[True].keys() == losses[False].keys() and "train/g_l1_epoch" in losses[True]
+    for key, value in losses[False].items():
+        # bf16 keeps 8 bits of mantissa; fused kernels round at other points than eager ones
+        assert losses[True][key] == pytest.approx(value, rel=3e-2, abs=3e-3), key
+    state = torch.load(checkpoint, weights_only=False)["state_dict"]
+    assert not any("_orig_mod" in key for key in state)
+    plain = tiny_gan(channels_last=True)
+    plain.load_state_dict(state, strict=True)
+
+
+def test_channels_last_one_channel_inputs_keep_concatenations_channels_last():
+    # .contiguous(channels_last) leaves a 1-channel tensor with NCHW strides (it is "contiguous" either way),
+    # and torch.cat of it with a channels-last map would fall back to NCHW.
+    model = tiny_gan(channels_last=True)
+    L = model._prepare(torch.rand(2, 1, 8, 8))
+    ab = model._prepare(torch.rand(2, 2, 8, 8))
+    assert L.stride(1) == 1
+    assert torch.cat([L, ab], dim=1).is_contiguous(memory_format=torch.channels_last)
+    plain = tiny_gan()._prepare(torch.rand(2, 1, 8, 8))
+    assert plain.is_contiguous()

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_runs import colourful_unet, tiny_data, tiny_gan, tiny_trainer
 from torch.utils.data import DataLoader
 
+from colorize.inference import colorize_image
 from colorize.prediction_writer import ColorizedPhotoWriter, output_names
 
 
@@ -154,3 +156,30 @@ def test_a_single_photo_as_root_stands_for_its_folder(tmp_path):
     writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(photo))
     write(writer, {"image": image(), "path": str(photo)})
     assert files(tmp_path / "out") == ["a.png"] and photo.read_bytes() == b"not read"
+
+
+def test_the_gan_predicts_a_mixed_folder_in_batches_like_one_photo_at_a_time(tmp_path):
+    """The real chain: datamodule batches of mixed sizes -> ColorizationGAN.predict_step -> writer."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sizes = {"a.png": (24, 32), "b.png": (30, 20), "c.png": (24, 32), "d.png": (25, 33), "e.png": (40, 30)}
+    rng = np.random.default_rng(0)
+    for name, (height, width) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(inputs / name)
+    (inputs / "f.jpg").write_bytes(b"not a photo")
+    gan = tiny_gan()
+    gan.generator = colourful_unet(base_width=4)
+    batch_sizes = []
+    gan.generator.register_forward_hook(lambda module, args, output: batch_sizes.append(args[0].shape[0]))
+    data = tiny_data(inputs, tmp_path, predict_path=str(inputs), predict_batch_size=4)
+    writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(inputs))
+    tiny_trainer(tmp_path, callbacks=[writer]).predict(gan, datamodule=data, return_predictions=False)
+
+    # Batch 1 is a-d: a, c and d share a working size (32 x 44 at 32 px); batch 2 is e (f is unreadable).
+    assert batch_sizes == [3, 1, 1]
+    assert files(tmp_path / "out") == [name for name in sizes]
+    for name, (height, width) in sizes.items():
+        written = torch.from_numpy(np.array(Image.open(tmp_path / "out" / name))).permute(2, 0, 1)
+        photo = torch.from_numpy(np.array(Image.open(inputs / name))).permute(2, 0, 1)
+        alone = colorize_image(gan.colorizing_generator, photo, target_size=32)
+        assert written.shape == (3, height, width) and (written.int() - alone.int()).abs().max() <= 1

@@ -66,13 +66,19 @@ class ColorizationDataModule(lightning.LightningDataModule):
             runs and ``test`` see exactly the same photos.
         skip_gray: skip photos without color (their ab target is all zero).
         predict_path: a photo or a folder of photos to colorize at full resolution.
+        predict_batch_size: photos per predict batch. Photos of a batch that share a working
+            size share one generator pass (:func:`colorize.inference.colorize_images`), which is
+            where batching saves time; but they are full-resolution photos, held in memory
+            together (a 12 MP photo is 36 MB as uint8, plus 48 MB of float32 lightness while its
+            group is colorized), so the default stays modest. 1 = one photo per pass.
         pin_memory: pin host memory for faster copies to a CUDA device (ignored without one).
 
     Batches reaching the model (after :meth:`on_after_batch_transfer`):
     ``{"L": float32 (B, 1, S, S) in [-1, 1], "ab": float32 (B, 2, S, S) ~[-1, 1],
     "rgb": uint8 (B, 3, S, S), "index": long (B,), "skipped_unreadable": long (),
     "skipped_gray": long ()}``; B may be 0 when every photo of a batch was skipped.
-    Predict batches stay ``{"image": uint8 (1, 3, H, W), "path": [str]}`` (B may be 0).
+    Predict batches stay lists of photos at their own sizes, ``{"image": [uint8 (3, H, W)] * B,
+    "path": [str] * B}`` (B may be 0: unreadable files are dropped).
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         split_file: str | None = None,
         skip_gray: bool = True,
         predict_path: str | None = None,
+        predict_batch_size: int = 8,
         pin_memory: bool = True,
     ):
         super().__init__()
@@ -115,6 +122,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         self.split_file = split_file
         self.skip_gray = skip_gray
         self.predict_path = predict_path
+        self.predict_batch_size = predict_batch_size
         self.pin_memory = pin_memory
         self.split: Split | None = None
         self.split_path: Path | None = None  # the manifest the split was loaded from or written to
@@ -130,7 +138,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
 
         Touches the disk only to check that ``root`` exists and to count its photos.
         """
-        for name in ("image_size", "batch_size"):
+        for name in ("image_size", "batch_size", "predict_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
@@ -200,7 +208,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         dataset = self._require(self.predict_dataset, "predict")
-        return self._loader(dataset, batch_size=1, collate_fn=collate_predict)
+        return self._loader(dataset, batch_size=self.predict_batch_size, collate_fn=collate_predict)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Crop and flip (training only) and convert to normalized Lab, on the batch's device."""

@@ -134,14 +134,11 @@ class PredictPhotoDataset(_PhotoFiles):
 
 
 def collate_predict(items: Sequence[dict]) -> dict:
-    """Batch :class:`PredictPhotoDataset` items: ``{"image": uint8 (B, 3, H, W), "path": list[str]}``.
+    """Batch :class:`PredictPhotoDataset` items: ``{"image": [uint8 (3, H, W), ...], "path": [str, ...]}``.
 
-    Photos differ in size, so use batch_size 1; B is 0 when the photo was unreadable.
+    A list, not a stacked tensor: photos of a folder differ in size.
+    :func:`colorize.inference.colorize_images` groups them by working size itself. Unreadable
+    files are dropped, so the lists may be shorter than ``items``, or empty.
     """
     good = [item for item in items if "skip" not in item]
-    if not good:
-        return {"image": torch.empty((0, 3, 0, 0), dtype=torch.uint8), "path": []}
-    shapes = {tuple(item["image"].shape) for item in good}
-    if len(shapes) > 1:
-        raise ValueError(f"cannot batch photos of different sizes {sorted(shapes)}: predict with batch_size 1")
-    return {"image": torch.stack([item["image"] for item in good]), "path": [item["path"] for item in good]}
+    return {"image": [item["image"] for item in good], "path": [item["path"] for item in good]}

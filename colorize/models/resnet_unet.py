@@ -77,7 +77,10 @@ class _UpBlock(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
         x = self.up(x)
         if skip is not None:
-            x = torch.cat([x, skip], dim=1)
+            # In x's dtype: under bf16 autocast the input L arrives in fp32, and cat would promote the whole
+            # full-resolution map to fp32 only for the next convolution to cast it back (two copies forward,
+            # two backward). That convolution reads its input in bf16 either way, so nothing is lost.
+            x = torch.cat([x, skip.to(x.dtype)], dim=1)
         return self.conv(x)
 
 

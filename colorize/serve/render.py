@@ -58,7 +58,7 @@ def colorize_at_strength(colorizer, rgb: torch.Tensor, strength: float = 1.0) ->
         raise ValueError(f"strength must be in [0, {MAX_STRENGTH:g}], got {strength}")
     if strength == 1.0:
         return colorizer.colorize(rgb).cpu()
-    scaled = ScaledColor(colorizer.generator, strength)
+    scaled = ScaledColor(colorizer.network, strength)
     return colorize_image(scaled, rgb, target_size=colorizer.image_size).cpu()
 
 

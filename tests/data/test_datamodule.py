@@ -240,16 +240,33 @@ def test_default_manifest_in_default_root_dir(tmp_path):
 def test_predict_over_file_and_folder(tmp_path):
     paths = _photos(tmp_path / "photos", 3, size=24)
     (tmp_path / "photos" / "bad.jpg").write_bytes(b"")
-    dm = _dm(tmp_path / "photos", predict_path=str(tmp_path / "photos"))
+    dm = _dm(tmp_path / "photos", predict_path=str(tmp_path / "photos"), predict_batch_size=1)
     dm.setup("predict")
     batches = list(dm.predict_dataloader())
-    assert [b["image"].shape[0] for b in batches] == [0, 1, 1, 1]  # bad.jpg sorts first, comes back empty
-    assert batches[1]["image"].shape == (1, 3, 24, 24) and batches[1]["path"] == [str(paths[0])]
+    assert [len(b["image"]) for b in batches] == [0, 1, 1, 1]  # bad.jpg sorts first, comes back empty
+    assert batches[1]["image"][0].shape == (3, 24, 24) and batches[1]["path"] == [str(paths[0])]
     one = _dm(tmp_path / "photos", predict_path=str(paths[2]))
     one.setup("predict")
     assert [b["path"] for b in one.predict_dataloader()] == [[str(paths[2])]]
     with pytest.raises(ValueError, match=r"data\.predict_path"):
         _dm(tmp_path / "photos").setup("predict")
+
+
+def test_predict_batches_hold_several_photos_of_different_sizes(tmp_path):
+    small = _photos(tmp_path / "photos", 3, size=24)
+    large = tmp_path / "photos" / "q.png"  # sorts after the small ones
+    Image.fromarray(np.zeros((40, 30, 3), dtype=np.uint8)).save(large)
+    (tmp_path / "photos" / "r.jpg").write_bytes(b"")  # unreadable: dropped from its batch
+    dm = _dm(tmp_path / "photos", predict_path=str(tmp_path / "photos"))
+    assert dm.predict_batch_size == 8  # the default: several photos per batch
+    dm.setup("predict")
+    (batch,) = list(dm.predict_dataloader())
+    assert [tuple(image.shape) for image in batch["image"]] == [(3, 24, 24)] * 3 + [(3, 40, 30)]
+    assert batch["path"] == [str(p) for p in [*small, large]]
+
+    dm = _dm(tmp_path / "photos", predict_path=str(tmp_path / "photos"), predict_batch_size=3)
+    dm.setup("predict")
+    assert [len(b["path"]) for b in dm.predict_dataloader()] == [3, 1]  # 5 files, r.jpg unreadable
 
 
 # ---- validate ---------------------------------------------------------------------------------
@@ -269,6 +286,8 @@ def test_validate_names_options(tmp_path):
         _dm(tmp_path / "photos", draw_size=20000).validate()
     with pytest.raises(ValueError, match=r"data\.batch_size"):
         _dm(tmp_path / "photos", batch_size=0).validate()
+    with pytest.raises(ValueError, match=r"data\.predict_batch_size must be >= 1, got 0"):
+        _dm(tmp_path / "photos", predict_batch_size=0).validate()
     with pytest.raises(FileNotFoundError, match=r"data\.predict_path"):
         _dm(tmp_path / "photos", predict_path=str(tmp_path / "nope")).validate()
 

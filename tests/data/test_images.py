@@ -297,9 +297,7 @@ def test_predict_dataset_full_resolution(tmp_path, caplog):
     assert marker == {"skip": "unreadable", "path": str(tmp_path / "bad.jpg")}
     assert "bad.jpg" in caplog.text
 
-    batch = collate_predict([item])
-    assert batch["image"].shape == (1, 3, 20, 40) and batch["path"] == [str(tmp_path / "a.png")]
-    empty = collate_predict([marker])
-    assert empty["image"].shape[0] == 0 and empty["path"] == []
-    with pytest.raises(ValueError, match="batch_size 1"):
-        collate_predict([item, dataset[1]])
+    batch = collate_predict([item, marker, dataset[1]])  # sizes differ: a list, the marker dropped
+    assert [tuple(x.shape) for x in batch["image"]] == [(3, 20, 40), (3, 30, 20)]
+    assert batch["image"][0] is item["image"] and batch["path"] == [str(tmp_path / "a.png"), str(tmp_path / "gray.png")]
+    assert collate_predict([marker]) == {"image": [], "path": []}

@@ -276,3 +276,17 @@ def test_input_scaling_follows_the_encoders_config():
     lite = ResNetUNet("tf_efficientnet_lite0")  # no weights: the scaling depends on the name alone
     assert (lite.input_mean, lite.input_std) == (0.5, 0.5)
     torch.testing.assert_close(lite.encoder_input(x), x)
+
+
+def test_bf16_channels_last_decoder_concatenates_in_bf16_and_channels_last():
+    # The full-resolution skip is the fp32 input L: concatenated as is, it would promote the whole map to
+    # fp32 (and NCHW), which the next convolution converts back, forward and backward.
+    net = ResNetUNet("resnet18", pretrained=False).to(memory_format=torch.channels_last)
+    seen = {}
+    last_conv = net.decoder[-1].conv[0]
+    last_conv.register_forward_pre_hook(lambda module, args: seen.setdefault("input", args[0]))
+    L = torch.empty(2, 1, 64, 64, memory_format=torch.channels_last).uniform_(-1, 1)
+    with torch.autocast("cpu", torch.bfloat16):
+        net(L)
+    assert seen["input"].dtype == torch.bfloat16
+    assert seen["input"].is_contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,548 @@
+"""`make bench-gpu`: GAN training throughput on one GPU (fp32, bf16, bf16 + compile); does the loader keep up?
+
+    python -m benchmarks.gpu_bench --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
+    python -m benchmarks.gpu_bench --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
+
+Every row drives the real :meth:`colorize.module.ColorizationGAN.training_step` (one D step, then one
+G step, manual optimization) under ``lightning.Trainer.fit``, built by the helpers of
+:mod:`benchmarks.bench`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
+sizes. The device is synchronized only at the two ends of the timed window, so queued work is
+counted and the GPU is never made to wait for a per-batch sync; warm-up iterations (with
+``torch.compile``'s compilation in them) are timed apart. A background thread samples
+``nvidia-smi`` during each window.
+
+The script is meant for a lent machine on which one call may run for 8 minutes at most: the rows
+run in order of importance, each only if its estimated time (the last row like it, or a
+conservative prior) fits in ``--budget-s``; the others are listed as skipped. The report is
+rewritten after every row, and a watchdog writes it and exits ``GRACE_S`` after the budget, so a
+slower-than-estimated compile still leaves a report behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import gc
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+STARTED = time.perf_counter()  # before torch and Lightning load: their imports count against the budget too
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup with no network stalls ~46 s
+
+import lightning  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks import bench  # noqa: E402
+from colorize.models.patchgan import PatchGAN  # noqa: E402
+from colorize.models.unet import UNet  # noqa: E402
+from colorize.module import ColorizationGAN  # noqa: E402
+
+DEFAULT_OUTPUT = bench.REPO / "benchmarks" / "RESULTS-gpu.md"
+MODES = (bench.FP32, bench.BF16_CL, bench.BF16_CL_COMPILE)
+#: --quick's networks: the UNet at tiny widths (as tests/tiny_runs.py); ResNetUNet has no width knob, and its
+#: ResNet18 at 32 px costs next to nothing anyway.
+TINY_GENERATORS: dict[str, Callable[[], torch.nn.Module]] = {
+    "UNet": lambda: UNet(base_width=4, depth=2),
+    "ResNet18 UNet": bench.GENERATORS["ResNet18 UNet"],
+}
+#: Seconds a row of each kind is assumed to take before a row like it has been measured: H100 guesses with
+#: room to spare (a plain row ~10 s, compiling G and D for one shape ~30-90 s).
+PRIOR_S = {"train": 20.0, "compile": 120.0, "loader": 25.0}
+#: A measured row's time is scaled by this for the next row like it: batch 64 takes longer than 16.
+ESTIMATE_MARGIN = 1.25
+#: The watchdog stops the run this long after the budget: the budget is a plan, the watchdog the guarantee.
+GRACE_S = 25.0
+#: Loader photos: COCO-sized (the paper's data set), so decoding and resizing cost what they cost in training.
+PHOTO_SIZE = (640, 480)
+
+
+# ---------------------------------------------------------------------------- the plan
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRow:
+    """One training configuration: a generator at one batch size in one mode."""
+
+    generator: str
+    batch: int
+    mode: bench.Mode
+
+    @property
+    def kind(self) -> str:
+        return "compile" if self.mode.compile else "train"
+
+    @property
+    def alike(self) -> str:
+        """Rows that take about as long: eager rows all do; a compilation's time depends on the generator."""
+        return f"compile {self.generator}" if self.mode.compile else "train"
+
+    @property
+    def label(self) -> str:
+        return f"{self.generator}, batch {self.batch}, {self.mode.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderRow:
+    """The data pipeline alone with ``workers`` loader processes."""
+
+    workers: int
+    batch: int
+    kind = alike = "loader"
+
+    @property
+    def label(self) -> str:
+        return f"loader alone, {self.workers} workers, batch {self.batch}"
+
+
+Row = TrainRow | LoaderRow
+
+
+def plan(generators: Sequence[str], batches: Sequence[int], workers: Sequence[int]) -> list[Row]:
+    """Every measurement, most important first: what a short budget drops is what the issue needs least.
+
+    The cheap fp32/bf16 rows first (the paper's batch before the large one), then the loader (is the
+    GPU starved?), then the compiled rows, which cost a compilation each.
+    """
+    eager = [TrainRow(g, b, m) for b in batches for g in generators for m in MODES if not m.compile]
+    loader = [LoaderRow(w, max(batches)) for w in workers]
+    compiled = [TrainRow(g, b, m) for b in batches for g in generators for m in MODES if m.compile]
+    return eager + loader + compiled
+
+
+class Budget:
+    """Whether the next row fits: the time so far plus an estimate of the row, against ``seconds``.
+
+    A row's estimate is the time of the last measured row ``alike`` (scaled by ``margin``), else ``prior``.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        margin: float = ESTIMATE_MARGIN,
+        clock: Callable[[], float] = time.perf_counter,
+        start: float | None = None,
+    ):
+        self.seconds, self.margin, self.clock = seconds, margin, clock
+        self.start = clock() if start is None else start
+        self.last: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def estimate(self, alike: str, prior: float) -> float:
+        return self.last[alike] * self.margin if alike in self.last else prior
+
+    def fits(self, alike: str, prior: float) -> bool:
+        return self.elapsed() + self.estimate(alike, prior) <= self.seconds
+
+    def record(self, alike: str, seconds: float) -> None:
+        self.last[alike] = seconds
+
+
+# ---------------------------------------------------------------------------- GPU utilization
+
+
+def utilization_reader(device: torch.device) -> tuple[str, Callable[[], tuple[float, float | None]] | None]:
+    """How to read (utilization %, memory used MiB) of ``device``, and the source's name; None when nothing can.
+
+    ``nvidia-smi`` first (it also reports memory held by the caching allocator and other processes),
+    then NVML through ``torch.cuda.utilization``; each is tried once here, so a broken one is never sampled.
+    """
+    if device.type != "cuda":
+        return "n/a (no CUDA device)", None
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        index = device.index or 0
+        # nvidia-smi numbers GPUs physically; torch numbers the visible ones.
+        gpu = visible[index].strip() if index < len(visible) and visible[index].strip() else str(index)
+        query = [smi, "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-i", gpu]
+
+        def read_smi() -> tuple[float, float | None]:
+            out = subprocess.run(query, capture_output=True, text=True, timeout=5, check=True).stdout
+            utilization, memory = out.strip().splitlines()[0].split(",")
+            return float(utilization), float(memory)
+
+        try:
+            read_smi()
+            return "nvidia-smi", read_smi
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            pass
+    try:
+        torch.cuda.utilization(device)
+    except Exception:  # no pynvml, no NVML, or a driver that refuses: all mean "n/a"
+        return "n/a (no nvidia-smi, no NVML)", None
+    return "torch.cuda.utilization (NVML)", lambda: (float(torch.cuda.utilization(device)), None)
+
+
+class UtilizationSampler:
+    """Samples a reader every ``interval`` seconds in a background thread between ``start()`` and ``stop()``."""
+
+    def __init__(self, read: Callable[[], tuple[float, float | None]] | None, interval: float = 0.2):
+        self.read, self.interval = read, interval
+        self.samples: list[tuple[float, float | None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.read is not None:
+            self._thread = threading.Thread(target=self._run, name="gpu-utilization", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        # Wait first: nvidia-smi's figure covers its last sample period, which before the window was warm-up.
+        while not self._stop.wait(self.interval):
+            try:
+                self.samples.append(self.read())
+            except Exception:  # a missed sample is not worth stopping the benchmark
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def mean_utilization(self) -> float | None:
+        return statistics.mean(u for u, _ in self.samples) if self.samples else None
+
+    def max_memory(self) -> float | None:
+        memory = [m for _, m in self.samples if m is not None]
+        return max(memory) if memory else None
+
+
+# ---------------------------------------------------------------------------- training
+
+
+class WindowTimer(lightning.Callback):
+    """Times whole GAN iterations after ``warmup`` untimed ones, syncing the device only at the window's ends.
+
+    The window closes (and asks the trainer to stop) once it holds ``min_iterations`` and
+    ``min_seconds``, or ``max_iterations``. Per-batch syncs would idle the GPU while the CPU
+    launches the next step, and lower both the throughput and the utilization measured.
+    """
+
+    def __init__(self, device: torch.device, warmup: int, iterations: tuple[int, int], min_seconds: float, sampler):
+        self.device, self.warmup, self.min_seconds, self.sampler = device, warmup, min_seconds, sampler
+        self.min_iterations, self.max_iterations = iterations
+        self.first = self.start = self.end = None
+        self.iterations = self.images = 0
+
+    def _open(self) -> None:
+        bench.synchronize(self.device)
+        self.start = time.perf_counter()
+        self.sampler.start()
+
+    def _close(self) -> None:
+        bench.synchronize(self.device)
+        self.end = time.perf_counter()
+        self.sampler.stop()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == 0:
+            bench.synchronize(self.device)
+            self.first = time.perf_counter()
+        if batch_idx == self.warmup:
+            self._open()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is None or self.end is not None:
+            return
+        self.iterations += 1
+        self.images += int(batch["L"].shape[0])
+        enough = self.iterations >= self.min_iterations and time.perf_counter() - self.start >= self.min_seconds
+        if enough or self.iterations >= self.max_iterations:
+            self._close()
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.start is not None and self.end is None:  # the loader ran out first
+            self._close()
+
+
+def build_module(row: TrainRow, tiny: bool) -> ColorizationGAN:
+    """The GAN of ``row``: the networks of :mod:`benchmarks.bench` (or tiny ones), compiled in place if asked."""
+    if tiny:
+        return bench.make_module(row.generator, row.mode, TINY_GENERATORS, lambda: PatchGAN(base_width=4, num_layers=2))
+    return bench.make_module(row.generator, row.mode)
+
+
+def measure_training(row: TrainRow, args: argparse.Namespace, device: torch.device, reader) -> dict:
+    """Images/s and s/iteration over the timed window, warm-up seconds, peak memory and GPU utilization."""
+    torch._dynamo.reset()  # no compiled graphs, guards or dynamic-shape guesses carried over from another row
+    bench.reset_peak_memory(device)
+    module, sampler = build_module(row, args.quick), UtilizationSampler(reader)
+    iterations = (args.min_iterations, args.max_iterations)
+    timer = WindowTimer(device, args.warmup, iterations, args.min_seconds, sampler)
+    shape = {"batch_size": row.batch, "image_size": args.image_size, "warmup": args.warmup}
+    batches = bench.synthetic_batches(shape | {"iterations": args.max_iterations}, device)
+    with tempfile.TemporaryDirectory() as root:
+        bench.make_trainer(row.mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
+    seconds = timer.end - timer.start
+    return {
+        "images_per_s": timer.images / seconds,
+        "s_per_iteration": seconds / timer.iterations,
+        "iterations": timer.iterations,
+        "warmup_s": timer.start - timer.first,
+        "peak_mib": bench.peak_memory_mib(device),
+        "utilization": sampler.mean_utilization(),
+        "smi_memory_mib": sampler.max_memory(),
+    }
+
+
+# ---------------------------------------------------------------------------- the loader
+
+
+def loader_photos(scratch: Path, row: LoaderRow, unique: int) -> list[Path]:
+    """Enough photos for an epoch of ``2 × workers`` batches (4 at least), so every worker has work.
+
+    A few synthesized JPEGs repeated: every item is decoded and resized all the same (from the page cache).
+    """
+    photos = sorted(scratch.glob("photo_*.jpg")) or bench.synthesize_photos(scratch, unique, PHOTO_SIZE)
+    count = row.batch * max(4, 2 * row.workers)
+    return [photos[i % len(photos)] for i in range(count)]
+
+
+def measure_loader(row: LoaderRow, args: argparse.Namespace, device: torch.device, scratch: Path) -> dict:
+    """Images/s of photos -> workers -> transfer -> kornia Lab on the device, no model (``loader_alone_rates``)."""
+    paths = loader_photos(scratch, row, 4 if args.quick else 32)
+    dm = bench.FolderDataModule(paths, image_size=args.image_size, batch_size=row.batch, num_workers=row.workers)
+    dm.setup("fit")
+    convert = functools.partial(dm.on_after_batch_transfer, dataloader_idx=0)
+    rates = bench.loader_alone_rates(dm.train_dataloader(), device, convert, args.loader_seconds)
+    return {"images_per_s": statistics.median(rates), "epochs": len(rates)}
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else bench.fmt(value)
+
+
+def fastest_training(plan_: Sequence[Row], results: dict[Row, dict]) -> TrainRow | None:
+    measured = [r for r in plan_ if isinstance(r, TrainRow) and "images_per_s" in results.get(r, {})]
+    return max(measured, key=lambda r: results[r]["images_per_s"], default=None)
+
+
+def status(result: dict | None) -> str:
+    if result is None:
+        return "not reached"
+    return result.get("skipped") or result.get("note", "")
+
+
+def render(r: dict) -> str:
+    a, plan_, results = r["args"], r["plan"], r["results"]
+    memory = "peak memory allocated (MiB)" if a["device"] == "cuda" else "peak RSS (MiB, process)"
+    compile_how = "`ColorizationGAN(compile=True)`"
+    out = [
+        "# colorize GPU benchmarks",
+        "",
+        f"`{r['command']}` — {r['date']}, {r['elapsed_s']:.0f} s of a {a['budget_s']:g} s budget.",
+        "",
+        "## Machine",
+        "",
+        bench.table(["", ""], [[k, v] for k, v in r["machine"].items()]),
+        "",
+        f"## Training throughput: {a['image_size']} px",
+        "",
+        "One GAN iteration = `ColorizationGAN.training_step` under `Trainer.fit` (one D step, then one G step, "
+        f"Adam) on already-converted batches on the device. {a['warmup']} warm-up iteration(s), untimed "
+        "(*warm-up* holds them, torch.compile's compilation included); then a window of at least "
+        f"{a['min_iterations']} iteration(s) and {a['min_seconds']:g} s, the device synchronized only at its "
+        f"two ends. bf16 = Lightning `bf16-mixed` with channels_last; compile = {compile_how}. Speed-up: "
+        "against fp32 of the same generator and batch. *GPU util*: mean of `utilization.gpu` (share of time "
+        "a kernel ran) sampled every 0.2 s in the window; *GPU memory used*: its largest `memory.used` "
+        "(every process, the caching allocator's reserve included).",
+        "",
+    ]
+    header = ["generator", "batch", "configuration", "images/s", "s/iteration", "speed-up vs fp32", "warm-up (s)"]
+    header += ["timed iterations", memory, "GPU util (%)", "GPU memory used (MiB)", "note"]
+    rows = []
+    train_rows = [row for row in plan_ if isinstance(row, TrainRow)]
+    order = {name: i for i, name in enumerate(a["generators"])}
+    for row in sorted(train_rows, key=lambda x: (order[x.generator], x.batch, MODES.index(x.mode))):
+        m = results.get(row)
+        cells = [row.generator, str(row.batch), row.mode.name]
+        if m is None or "images_per_s" not in m:
+            rows.append(cells + ["—"] * (len(header) - 4) + [status(m)])
+            continue
+        base = results.get(TrainRow(row.generator, row.batch, bench.FP32), {}).get("images_per_s")
+        speedup = "n/a" if base is None else bench.ratio(m["images_per_s"] / base)
+        cells += [fmt(m["images_per_s"]), fmt(m["s_per_iteration"]), speedup, fmt(m["warmup_s"])]
+        cells += [str(m["iterations"]), fmt(m["peak_mib"]), fmt(m["utilization"]), fmt(m["smi_memory_mib"])]
+        rows.append(cells + [status(m)])
+    out += [bench.table(header, rows), ""]
+
+    fastest = fastest_training(plan_, results)
+    best = results[fastest]["images_per_s"] if fastest else None
+    out += [
+        "## Loader alone vs training: is the GPU starved?",
+        "",
+        f"The real pipeline with no model: {PHOTO_SIZE[0]}×{PHOTO_SIZE[1]} synthesized JPEGs (COCO-sized; from "
+        "the page cache, no disk) → `PhotoDataset` in the loader's workers (decode, resize to uint8) → pinned "
+        "transfer → kornia Lab on the device (`ColorizationDataModule.on_after_batch_transfer`); median "
+        f"images/s of whole epochs over {a['loader_seconds']:g} s, the first epoch (workers starting) not "
+        "counted. Against the fastest training row"
+        + (f" ({fastest.label})" if fastest else " (none measured)")
+        + ": *starved* when the loader alone is slower, i.e. training at that speed would wait for data.",
+        "",
+    ]
+    header = ["loader workers", "batch", "loader alone images/s", "fastest training images/s", "loader / training"]
+    header += ["verdict"]
+    rows = []
+    for row in (row for row in plan_ if isinstance(row, LoaderRow)):
+        m = results.get(row)
+        if m is None or "images_per_s" not in m:
+            rows.append([str(row.workers), str(row.batch), "—", fmt(best), "—", status(m)])
+            continue
+        share = None if best is None else m["images_per_s"] / best
+        verdict = "n/a" if share is None else "starved" if share < 1 else "keeps up"
+        rows.append([str(row.workers), str(row.batch), fmt(m["images_per_s"]), fmt(best), fmt(share), verdict])
+    out += [bench.table(header, rows), ""]
+
+    skipped = [(row, status(results.get(row))) for row in plan_ if "images_per_s" not in results.get(row, {})]
+    out += ["## Skipped", ""]
+    out += [f"- {row.label}: {why}" for row, why in skipped] or ["Nothing: every planned row was measured."]
+    out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--quick", action="store_true", help="CPU smoke run: 32 px, batch 2, tiny UNet, 1+1 iteration")
+    parser.add_argument("--generators", nargs="+", choices=list(bench.GENERATORS), default=list(bench.GENERATORS))
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="default: 16 64 (--quick: 2)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations (compilation happens in them)")
+    parser.add_argument("--min-iterations", type=int, default=10, help="timed iterations, at least")
+    parser.add_argument("--max-iterations", type=int, default=1000, help="timed iterations, at most")
+    parser.add_argument("--min-seconds", type=float, default=3.0, help="timed window, at least")
+    parser.add_argument("--num-workers", type=int, nargs="+", help="loader workers to try (default: 2 and 8)")
+    parser.add_argument("--loader-seconds", type=float, default=3.0, help="loader-alone epochs for this long")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="skip rows that would end past this")
+    parser.add_argument("--compile-on-cpu", action="store_true", help="run the torch.compile rows on a CPU too")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.image_size, args.warmup, args.min_iterations, args.max_iterations = 32, 1, 1, 1
+        args.min_seconds, args.loader_seconds = 0.0, 0.0
+        args.batch_sizes = args.batch_sizes or [2]
+        args.num_workers = args.num_workers or [0]
+    args.batch_sizes = args.batch_sizes or [16, 64]
+    args.num_workers = args.num_workers or [2, min(8, os.cpu_count() or 1)]
+    if min(args.min_iterations, args.max_iterations) < 1 or args.min_iterations > args.max_iterations:
+        parser.error("need 1 <= --min-iterations <= --max-iterations")
+    return args
+
+
+def machine(device: torch.device, source: str) -> dict[str, str]:
+    """bench.py's machine table, plus what decides GPU numbers: CUDA, fp32 math, compile path, the util source."""
+    info = bench.machine_info(device)
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["GPU"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs"
+        info["CUDA / cuDNN"] = f"{torch.version.cuda} / {torch.backends.cudnn.version()}"
+    info["fp32 math"] = (
+        f"TF32 convolutions: {torch.backends.cudnn.allow_tf32}; matmul precision: "
+        f"{torch.get_float32_matmul_precision()}; cudnn.benchmark: {torch.backends.cudnn.benchmark} (as training runs)"
+    )
+    info["torch.compile"] = "ColorizationGAN(compile=True): generator and discriminator, in place"
+    info["GPU utilization from"] = source
+    return info
+
+
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> dict:
+    """Run the planned rows that fit the budget, rewriting ``--output`` after each; returns the raw results.
+
+    The budget counts from ``started`` (``perf_counter`` seconds; the script passes its import time), else from now.
+    """
+    args = parse_args(argv)
+    device = bench.resolve_device(args.device)
+    args.device = device.type
+    source, reader = utilization_reader(device)
+    budget = Budget(args.budget_s, start=started)
+    plan_ = plan(args.generators, args.batch_sizes, args.num_workers)
+    results: dict[Row, dict] = {}
+    command = " ".join(["python -m benchmarks.gpu_bench", *(sys.argv[1:] if argv is None else argv)])
+    state = {
+        "args": vars(args) | {"output": str(args.output)},
+        "machine": machine(device, source),
+        "plan": plan_,
+        "results": results,
+        "command": command,
+    }
+    lock = threading.Lock()
+
+    def write() -> str:
+        state["elapsed_s"], state["date"] = budget.elapsed(), time.strftime("%Y-%m-%d %H:%M")
+        report = render(state)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report)
+        return report
+
+    running: list[Row] = []
+
+    def overrun() -> None:
+        # The main thread may be deep in a compilation that cannot be interrupted: report what is done, then go.
+        with lock:
+            late = f"the run passed its budget + {GRACE_S:g} s and the watchdog ended it"
+            for row in plan_:
+                if row not in results:
+                    results[row] = {"skipped": f"{'interrupted' if row in running else 'not reached'}: {late}"}
+            print(write(), flush=True)
+        os._exit(3)
+
+    watchdog = threading.Timer(args.budget_s + GRACE_S - budget.elapsed(), overrun)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+            bench.quiet_lightning()
+            for row in plan_:
+                if isinstance(row, TrainRow) and row.mode.compile and device.type == "cpu" and not args.compile_on_cpu:
+                    results[row] = {"skipped": "skipped: torch.compile on a CPU (--compile-on-cpu runs it)"}
+                elif not budget.fits(row.alike, PRIOR_S[row.kind]):
+                    need, left = budget.estimate(row.alike, PRIOR_S[row.kind]), args.budget_s - budget.elapsed()
+                    results[row] = {"skipped": f"skipped: budget (needs ~{fmt(need)} s, {fmt(left)} s left)"}
+                else:
+                    started = time.perf_counter()
+                    running[:] = [row]
+                    if isinstance(row, TrainRow):
+                        measured = measure_training(row, args, device, reader)
+                    else:
+                        measured = measure_loader(row, args, device, Path(scratch))
+                    gc.collect()
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    seconds = time.perf_counter() - started
+                    budget.record(row.alike, seconds)
+                    with lock:
+                        results[row] = measured | {"row_s": seconds, "note": f"row took {seconds:.0f} s"}
+                with lock:
+                    write()
+    finally:
+        watchdog.cancel()
+    with lock:
+        report = write()
+    print(report)  # a script's output, not library logging
+    return state
+
+
+if __name__ == "__main__":
+    main(started=STARTED)
