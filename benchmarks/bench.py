@@ -572,6 +572,14 @@ def ratio(value: float) -> str:
     return f"{value:.3g}×"
 
 
+def publish(report: str, output: Path | None) -> None:
+    """Write a benchmark's Markdown report to ``output`` (if any) and print it: a script's output, not logging."""
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(report)
+    print(report)
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -849,10 +857,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results["elapsed_s"] = time.perf_counter() - started
     results["date"] = time.strftime("%Y-%m-%d %H:%M")
     results["command"] = " ".join(["python -m benchmarks.bench", *(sys.argv[1:] if argv is None else argv)])
-    report = render(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
-    print(report)  # a script's output, not library logging
+    publish(render(results), args.output)
     return results
 
 

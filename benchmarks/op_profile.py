@@ -32,6 +32,7 @@ from benchmarks.bench import (
     machine_info,
     make_module,
     make_trainer,
+    publish,
     quiet_lightning,
     resolve_device,
     synthetic_batches,
@@ -147,10 +148,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             results[generator, name] = profile_iteration(generator, mode, args)
             results[generator, name]["flops"] = count_flops(generator, args.image_size, args.batch_size)
     command = " ".join(["python -m benchmarks.op_profile", *(sys.argv[1:] if argv is None else argv)])
-    report = render(results, args, command)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
-    print(report)  # a script's output, not library logging
+    publish(render(results, args, command), args.output)
     return results
 
 

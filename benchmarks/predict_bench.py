@@ -41,6 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from kornia.color import rgb_to_lab  # noqa: E402
 from torch import nn  # noqa: E402
 
+from benchmarks.bench import publish  # noqa: E402
 from colorize.data.dataset import PredictPhotoDataset  # noqa: E402
 from colorize.data.images import find_images  # noqa: E402
 from colorize.inference import bf16_is_used, colorize_image, colorize_images  # noqa: E402
@@ -238,11 +239,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict]:
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average at the end "
         f"{os.getloadavg()[0]:.2f}; command: `{command}`"
     )
-    report = render(results, header)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report)
-    print(report)  # a script's output, not library logging
+    publish(render(results, header), args.output)
     return results
 
 

@@ -46,6 +46,10 @@ class FakeColorizer:
         self.info = info if info is not None else {}
         self.calls = 0
 
+    @property
+    def network(self) -> nn.Module:
+        return self.generator  # no mirror averaging
+
     def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return colorize_image(self.generator, rgb, target_size=self.image_size).cpu()
