@@ -100,7 +100,7 @@ experiments-sample: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## train + test the EXPE
 
 BENCH_ARGS ?=
 
-bench: $(STAMP) ## training fp32 / bf16 + channels_last / + compile, TFLOP/s, loader headroom, memory -> benchmarks/RESULTS.md (256 px, batch 16; ~20 min on 2 CPU cores; BENCH_ARGS="--no-compile")
+bench: $(STAMP) ## training fp32 / bf16 + channels_last / + compile, TFLOP/s, loader headroom, memory -> benchmarks/RESULTS.md (256 px, batch 16; ~10 min on 2 CPU cores; BENCH_ARGS="--no-compile")
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 PROFILE_ARGS ?=
