@@ -375,7 +375,8 @@ def measure_training(cfg: dict) -> dict:
     batches = synthetic_batches(cfg, device)
     with tempfile.TemporaryDirectory() as root:
         make_trainer(mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
-    warmup_s = sum(e - s for s, e in list(zip(timer.starts, timer.ends, strict=True))[: cfg["warmup"]])
+    warmup = cfg["warmup"]
+    warmup_s = sum(e - s for s, e in zip(timer.starts[:warmup], timer.ends[:warmup], strict=True))
     return {
         "rates": timer.step_rates(cfg["warmup"]),
         "warmup_s": warmup_s,

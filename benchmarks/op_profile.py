@@ -35,6 +35,7 @@ from benchmarks.bench import (
     publish,
     quiet_lightning,
     resolve_device,
+    synchronize,
     synthetic_batches,
     table,
 )
@@ -54,19 +55,15 @@ class ProfileOneBatch(lightning.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == self.batch_index:
-            self._synchronize()
+            synchronize(self.device)
             self.profiler.__enter__()
             self.started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if batch_idx == self.batch_index:
-            self._synchronize()
+            synchronize(self.device)
             self.seconds = time.perf_counter() - self.started
             self.profiler.__exit__(None, None, None)
-
-    def _synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
 
 def profile_iteration(generator: str, mode: Mode, args: argparse.Namespace) -> dict:
@@ -78,15 +75,14 @@ def profile_iteration(generator: str, mode: Mode, args: argparse.Namespace) -> d
     with tempfile.TemporaryDirectory() as root:
         trainer = make_trainer(mode, device, len(batches), callback, root)
         trainer.fit(module, train_dataloaders=batches)
-    averages = callback.profiler.key_averages()
-    use_cuda = device.type == "cuda"
-    total = sum((e.self_device_time_total if use_cuda else e.self_cpu_time_total) for e in averages) or 1.0
-    rows = []
-    for event in sorted(
-        averages, key=lambda e: e.self_device_time_total if use_cuda else e.self_cpu_time_total, reverse=True
-    )[: args.top]:
-        us = event.self_device_time_total if use_cuda else event.self_cpu_time_total
-        rows.append({"op": event.key, "ms": us / 1000, "share": us / total, "calls": event.count})
+    # Self time (µs) on the device that does the work: the GPU's kernels on CUDA, the CPU's otherwise.
+    own_us = {
+        event: event.self_device_time_total if device.type == "cuda" else event.self_cpu_time_total
+        for event in callback.profiler.key_averages()
+    }
+    total = sum(own_us.values()) or 1.0
+    top = sorted(own_us, key=own_us.get, reverse=True)[: args.top]
+    rows = [{"op": e.key, "ms": own_us[e] / 1000, "share": own_us[e] / total, "calls": e.count} for e in top]
     return {"seconds": callback.seconds, "rows": rows}
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from colorize.export import build_module, is_export, read_export, write_export
+from colorize.models.mirror_average import colorizing_network
 
 __all__ = [
     "Colorizer",
@@ -74,8 +75,6 @@ class Colorizer:
     @property
     def network(self) -> nn.Module:
         """What colorizes: the generator, mirror-averaged if the run did so (no weights of its own)."""
-        from colorize.models.mirror_average import colorizing_network
-
         return colorizing_network(self.generator, self.mirror_average)
 
     @property
@@ -197,7 +196,7 @@ def _from_checkpoint(path: Path) -> Colorizer:
     results = _results_info(run, name)
     if results is not None:
         info["results"] = results
-    mirror = bool((described.get("model") or {}).get("mirror_average", False))
+    mirror = bool(described["model"].get("mirror_average", False))
     return Colorizer(generator.eval(), image_size, name, path, info, described["generator"], mirror)
 
 
