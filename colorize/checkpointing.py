@@ -1,16 +1,18 @@
 """Checkpoints that survive a kill: written to a temporary name, then renamed; one ``last.ckpt`` per run.
 
-Lightning's ``ModelCheckpoint`` keeps the best and last checkpoints at validation time;
+Lightning's ``ModelCheckpoint`` keeps the run's ``best.ckpt``. :class:`LastCheckpoint` writes
+``last.ckpt`` at the end of every epoch: the final generator, which the paper evaluated and
+``colorize test`` uses by default. (``ModelCheckpoint(save_last=True)`` cannot be trusted with
+that: since Lightning 2.6 it writes ``last.ckpt`` only at steps where it also saved a top-k
+checkpoint, so with ``save_top_k=1`` "last" silently became a copy of "best".)
 :class:`MidEpochCheckpoint` adds a ``last.ckpt`` every N batches, so that a run killed in
 the middle of a long epoch (80 epochs of 19,900 photos are hours each on a small GPU)
 loses at most N batches. ``os.replace`` is atomic on POSIX and Windows: a reader sees the
 old file or the new one, never half of one; :class:`AtomicCheckpointIO` makes every
-checkpoint write (``ModelCheckpoint``'s too) go that way.
+checkpoint write go that way.
 
-Both callbacks write the *same* ``last.ckpt`` (the CLI turns ModelCheckpoint's version
-counter off, which would otherwise add ``last-v1.ckpt`` beside the mid-epoch one after a
-resume), so whichever wrote last holds the newest state, and ``--ckpt_path last`` resumes
-from it.
+Both write the *same* ``last.ckpt`` (no ``last-v1.ckpt`` beside it after a resume), so
+whichever wrote last holds the newest state, and ``--ckpt_path last`` resumes from it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import lightning as L
 from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +81,24 @@ class MidEpochCheckpoint(Callback):
         if (batch_idx + 1) % self.every_n_batches == 0:
             save_checkpoint_atomically(trainer, self.dirpath / "last.ckpt")
             log.debug("saved %s at global step %d", self.dirpath / "last.ckpt", trainer.global_step)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Writes ``<dirpath>/last.ckpt`` at the end of every epoch, whatever the monitored metric did.
+
+    A ``ModelCheckpoint`` with no monitor saves at every epoch end; named "last", with one file
+    kept and no version counter, that file is the newest state. Lightning orders checkpoint
+    callbacks after the others and keeps their order, so it runs after the ``best.ckpt`` one and
+    its file carries that callback's up-to-date state for a resume.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=self.CHECKPOINT_NAME_LAST,
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )

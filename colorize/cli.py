@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from colorize.callbacks import BalancedAccuracyMonitor, ValidationSamples
-from colorize.checkpointing import AtomicCheckpointIO, MidEpochCheckpoint
+from colorize.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.evaluation import EvaluationReport
 from colorize.loggers import ColorizeWandbLogger
@@ -183,7 +183,8 @@ class ColorizeCLI(LightningCLI):
                 "checkpoint.mode": "max",
                 "checkpoint.filename": "best",
                 "checkpoint.save_top_k": 1,
-                "checkpoint.save_last": True,
+                # last.ckpt is LastCheckpoint's (every epoch); Lightning's save_last writes it only with a new best.
+                "checkpoint.save_last": False,
                 "checkpoint.auto_insert_metric_name": False,
                 # One best.ckpt and one last.ckpt per run: overwrite, never add "-v1" copies on resume.
                 "checkpoint.enable_version_counter": False,
@@ -197,6 +198,8 @@ class ColorizeCLI(LightningCLI):
             help="a generator export (.safetensors) to test or predict with; `--ckpt_path FILE.safetensors` sets it",
         )
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        parser.link_arguments("trainer.default_root_dir", "last_checkpoint.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(MidEpochCheckpoint, "mid_epoch_checkpoint")
         parser.link_arguments("trainer.default_root_dir", "mid_epoch_checkpoint.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(ValidationSamples, "samples")
