@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from kornia.color import rgb_to_lab  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.bench import publish  # noqa: E402
+from benchmarks.bench import publish, table  # noqa: E402
 from colorize.data.dataset import PredictPhotoDataset  # noqa: E402
 from colorize.data.images import find_images  # noqa: E402
 from colorize.inference import bf16_is_used, colorize_image, colorize_images  # noqa: E402
@@ -168,35 +168,30 @@ def measure(
 
 def render(results: dict[str, dict], header: str = "") -> str:
     """Two Markdown tables: photos/s with speed-ups over one-at-a-time fp32, and bf16's colour difference."""
-    speed = [
-        "| generator | "
-        + " | ".join(f"{p} (photos/s)" for p in PATHS)
-        + " | "
-        + " | ".join(f"speed-up {p}" for p in PATHS[1:])
-        + " |",
-        "|---" * (2 * len(PATHS)) + "|",
+    speed_header = ["generator", *(f"{p} (photos/s)" for p in PATHS), *(f"speed-up {p}" for p in PATHS[1:])]
+    colour_header = [
+        "generator",
+        "mean abs ΔL*",
+        "max abs ΔL*",
+        "worst photo's mean abs ΔL*",
+        "mean Δa*b*",
+        "max Δa*b*",
+        "mean CIEDE2000",
+        "max CIEDE2000",
+        "batched vs single fp32 (max uint8 step)",
     ]
-    colour = [
-        "| generator | mean abs ΔL* | max abs ΔL* | worst photo's mean abs ΔL* | mean Δa*b* | max Δa*b* "
-        "| mean CIEDE2000 | max CIEDE2000 | batched vs single fp32 (max uint8 step) |",
-        "|---" * 9 + "|",
-    ]
+    speed, colour = [], []
     for name, r in results.items():
         rate = r["photos_per_s"]
         base = rate[ONE_FP32]
-        speed.append(
-            f"| {name} | "
-            + " | ".join(f"{rate[p]:.3g}" for p in PATHS)
-            + " | "
-            + " | ".join(f"{rate[p] / base:.3g}×" for p in PATHS[1:])
-            + " |"
-        )
+        speed.append([name, *(f"{rate[p]:.3g}" for p in PATHS), *(f"{rate[p] / base:.3g}×" for p in PATHS[1:])])
         d = r["bf16_vs_fp32"]
         colour.append(
-            f"| {name} | {d['mean_dL']:.3f} | {d['max_dL']:.2f} | {d['worst_photo_dL']:.3f} | {d['mean_dab']:.3f} "
-            f"| {d['max_dab']:.2f} | {d['mean_de00']:.3f} | {d['max_de00']:.2f} | {r['max_batched_vs_single']} |"
+            [name, f"{d['mean_dL']:.3f}", f"{d['max_dL']:.2f}", f"{d['worst_photo_dL']:.3f}", f"{d['mean_dab']:.3f}"]
+            + [f"{d['max_dab']:.2f}", f"{d['mean_de00']:.3f}", f"{d['max_de00']:.2f}", str(r["max_batched_vs_single"])]
         )
-    return "\n".join([header, "", *speed, "", *colour]).strip() + "\n"
+    tables = [table(speed_header, speed), table(colour_header, colour)]
+    return "\n".join([header, "", tables[0], "", tables[1]]).strip() + "\n"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -186,7 +186,7 @@ class ColorizeCLI(LightningCLI):
                 # last.ckpt is LastCheckpoint's (every epoch); Lightning's save_last writes it only with a new best.
                 "checkpoint.save_last": False,
                 "checkpoint.auto_insert_metric_name": False,
-                # One best.ckpt and one last.ckpt per run: overwrite, never add "-v1" copies on resume.
+                # One best.ckpt per run: overwrite, never add "-v1" copies on resume.
                 "checkpoint.enable_version_counter": False,
             }
         )
