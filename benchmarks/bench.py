@@ -3,7 +3,7 @@
     python -m benchmarks.bench                       # the full run (a few minutes on a 2-core CPU)
     python -m benchmarks.bench --quick --output /tmp/r.md   # seconds: 32 px, batch 2, 1 iteration
 
-Every training number drives the real :meth:`colorize.module.ColorizationGAN.training_step` (one D
+Every training number drives the real :meth:`colorize.training.module.ColorizationGAN.training_step` (one D
 step then one G step, manual optimization) under ``lightning.Trainer.fit``; a callback times each
 batch between ``on_train_batch_start`` and ``on_train_batch_end`` (model only) or between
 consecutive ``on_train_batch_end`` (pipeline: loading, conversion and the step). Each training
@@ -48,11 +48,11 @@ from colorize.color import rgb_to_normalized_lab  # noqa: E402
 from colorize.data.datamodule import ColorizationDataModule  # noqa: E402
 from colorize.data.dataset import PhotoDataset, _to_tensor  # noqa: E402
 from colorize.data.images import find_images, load_rgb  # noqa: E402
-from colorize.inference import colorize_image, working_size  # noqa: E402
+from colorize.inference.full_resolution import colorize_image, working_size  # noqa: E402
 from colorize.models.patchgan import PatchGAN  # noqa: E402
 from colorize.models.resnet_unet import ResNetUNet  # noqa: E402
 from colorize.models.unet import UNet  # noqa: E402
-from colorize.module import ColorizationGAN  # noqa: E402
+from colorize.training.module import ColorizationGAN  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "data" / "sample"

@@ -3,7 +3,7 @@
     python -m benchmarks.gpu_bench --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
     python -m benchmarks.gpu_bench --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
 
-Every row drives the real :meth:`colorize.module.ColorizationGAN.training_step` (one D step, then one
+Every row drives the real :meth:`colorize.training.module.ColorizationGAN.training_step` (one D step, then one
 G step, manual optimization) under ``lightning.Trainer.fit``, built by the helpers of
 :mod:`benchmarks.bench`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
 sizes. The device is synchronized only at the two ends of the timed window, so queued work is
@@ -45,7 +45,7 @@ import torch  # noqa: E402
 from benchmarks import bench  # noqa: E402
 from colorize.models.patchgan import PatchGAN  # noqa: E402
 from colorize.models.unet import UNet  # noqa: E402
-from colorize.module import ColorizationGAN  # noqa: E402
+from colorize.training.module import ColorizationGAN  # noqa: E402
 
 DEFAULT_OUTPUT = bench.REPO / "benchmarks" / "RESULTS-gpu.md"
 MODES = (bench.FP32, bench.BF16_CL, bench.BF16_CL_COMPILE)

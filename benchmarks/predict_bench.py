@@ -3,13 +3,13 @@
     python -m benchmarks.predict_bench                         # 24 sample photos, UNet and ResNet18 UNet
     python -m benchmarks.predict_bench --checkpoint runs/sample/advanced/checkpoints/last.ckpt
 
-Four ways to colorize the same photos, each through :mod:`colorize.inference`:
+Four ways to colorize the same photos, each through :mod:`colorize.inference.full_resolution`:
 
 - *one at a time, fp32*: :func:`colorize_image` per photo with ``bf16=False``, what ``colorize
   predict`` did before it batched (batch size 1, no autocast);
 - *batched, fp32*: :func:`colorize_images` on consecutive chunks of ``--batch-size`` photos, as the
   predict dataloader hands them over (sorted paths, so chunks mix sizes the way a folder does),
-  with its default split of large groups (:data:`colorize.inference.CPU_PASS_PIXELS` on the CPU);
+  with its default split of large groups (:data:`colorize.inference.full_resolution.CPU_PASS_PIXELS` on the CPU);
 - *one at a time, bf16*: the first with the generator's forward pass under bf16 autocast, which
   tells what bf16 alone gives;
 - *batched, bf16*: the second under bf16 autocast: what ``colorize predict`` does now.
@@ -44,7 +44,7 @@ from torch import nn  # noqa: E402
 from benchmarks.bench import publish, table  # noqa: E402
 from colorize.data.dataset import PredictPhotoDataset  # noqa: E402
 from colorize.data.images import find_images  # noqa: E402
-from colorize.inference import bf16_is_used, colorize_image, colorize_images  # noqa: E402
+from colorize.inference.full_resolution import bf16_is_used, colorize_image, colorize_images  # noqa: E402
 from colorize.models.resnet_unet import ResNetUNet  # noqa: E402
 from colorize.models.unet import UNet  # noqa: E402
 
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict]:
             torch.manual_seed(0)
             generators[f"{name} (random init)"] = (factory(), args.image_size)
     for checkpoint in args.checkpoint:
-        from colorize.colorizer import load_colorizer
+        from colorize.inference.colorizer import load_colorizer
 
         colorizer = load_colorizer(checkpoint)
         generators[f"{colorizer.name} ({Path(checkpoint).name})"] = (colorizer.generator, colorizer.image_size)

@@ -26,18 +26,18 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from colorize.callbacks import BalancedAccuracyMonitor, ValidationSamples
-from colorize.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
+from colorize.training.callbacks import BalancedAccuracyMonitor, ValidationSamples
+from colorize.training.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
 from colorize.data.datamodule import ColorizationDataModule
-from colorize.evaluation import EvaluationReport
-from colorize.loggers import ColorizeWandbLogger
-from colorize.module import ColorizationGAN
-from colorize.prediction_writer import ColorizedPhotoWriter
+from colorize.evaluation.report import EvaluationReport
+from colorize.training.loggers import ColorizeWandbLogger
+from colorize.training.module import ColorizationGAN
+from colorize.inference.writer import ColorizedPhotoWriter
 
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-# Not the paper's pixel accuracy, which rewards gray output: see colorize.callbacks.BalancedAccuracyMonitor.
+# Not the paper's pixel accuracy, which rewards gray output: see colorize.training.callbacks.BalancedAccuracyMonitor.
 MONITOR = "val/balanced_acc@5%"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 PLACEHOLDER_DISCRIMINATOR = "colorize.models.patchgan.PatchGAN"
@@ -110,8 +110,8 @@ def standalone_arguments(argv: list[str]) -> list[str]:
     path = Path(value).expanduser() if value else None
     if path is None or not path.is_file():
         return argv
-    from colorize.colorizer import read_checkpoint
-    from colorize.export import check_trusted, is_export, offline_spec, read_export_config
+    from colorize.inference.colorizer import read_checkpoint
+    from colorize.inference.export import check_trusted, is_export, offline_spec, read_export_config
 
     try:
         if is_export(path):
@@ -260,7 +260,7 @@ class ColorizeCLI(LightningCLI):
         kwargs = self.config_init[subcommand]
         export = self.config[subcommand].get("generator_export")
         if export:
-            from colorize.export import read_export
+            from colorize.inference.export import read_export
 
             try:
                 self.model.generator, exported = read_export(export)
@@ -353,11 +353,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("usage: colorize data sample DIR | colorize data export SPLIT_JSON OUT_DIR")
         raise SystemExit(data_main(argv[2:]))
     if argv[:1] == ["compare"]:
-        from colorize.report import main as compare_main
+        from colorize.results import main as compare_main
 
         raise SystemExit(compare_main(argv[1:]))
     if argv[:1] == ["export"]:
-        from colorize.colorizer import main as export_main
+        from colorize.inference.colorizer import main as export_main
 
         raise SystemExit(export_main(argv[1:]))
     if argv[:1] == ["serve"]:

@@ -48,7 +48,7 @@ def test_every_config_validates_against_the_code(name, overlay, photo_folder, tm
     if name.startswith("advanced"):
         args += OFFLINE_ENCODER
     cli = ColorizeCLI(
-        __import__("colorize.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
+        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
         __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
         auto_configure_optimizers=False,
         run=False,
@@ -77,7 +77,7 @@ def test_paper_defaults_reach_the_trainer_and_optimizers(photo_folder, tmp_path)
 
 def test_without_overlays_the_configs_are_the_paper():
     cli = ColorizeCLI(
-        __import__("colorize.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
+        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
         __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
         auto_configure_optimizers=False,
         run=False,
@@ -185,7 +185,7 @@ def test_resume_from_last_checkpoint_continues_the_run(photo_folder, tmp_path):
 
 @pytest.mark.slow
 def test_mid_epoch_checkpoint_is_written_atomically(photo_folder, tmp_path, monkeypatch):
-    from colorize import checkpointing
+    from colorize.training import checkpointing
 
     run_cli(["fit", *experiment_args("vanilla", photo_folder, tmp_path, "--mid_epoch_checkpoint.every_n_batches=1")])
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -216,7 +216,7 @@ def test_offline_wandb_run_writes_under_the_run_folder(photo_folder, tmp_path, m
         [
             "fit",
             *experiment_args("vanilla", photo_folder, tmp_path),
-            "--trainer.logger=colorize.loggers.ColorizeWandbLogger",
+            "--trainer.logger=colorize.training.loggers.ColorizeWandbLogger",
         ]
     )
     runs = list((tmp_path / "wandb").glob("offline-run-*"))

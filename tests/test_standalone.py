@@ -20,7 +20,7 @@ from PIL import Image
 from tiny_runs import tiny_run_args
 
 from colorize.cli import run_cli
-from colorize.export import read_export_config
+from colorize.inference.export import read_export_config
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +122,7 @@ def test_compare_checkpoints_gives_one_table(tiny_run, photo_folder, tmp_path):
     exported = tmp_path / "other.safetensors"
     run = copy_run(tiny_run, tmp_path / "tiny")
     compare = json.dumps({"other": str(other / "checkpoints" / "last.ckpt"), "shared": str(exported)})
-    from colorize.colorizer import export_checkpoint
+    from colorize.inference.colorizer import export_checkpoint
 
     export_checkpoint(other / "checkpoints" / "last.ckpt", exported)
     run_cli(["test", *tiny_run_args(photo_folder, run), f"--evaluation.compare_checkpoints={compare}"])
@@ -136,7 +136,7 @@ def test_compare_checkpoints_gives_one_table(tiny_run, photo_folder, tmp_path):
 def test_export_predicts_like_the_checkpoint_and_a_tampered_one_is_refused(tiny_run, photo_folder, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from colorize.colorizer import export_checkpoint
+    from colorize.inference.colorizer import export_checkpoint
 
     inputs = mixed_folder(photo_folder, tmp_path / "photos")
     exported = export_checkpoint(tiny_run / "checkpoints" / "last.ckpt", tmp_path / "tiny.safetensors")
@@ -193,7 +193,7 @@ def test_fit_test_predict_of_one_run_folder_log_into_one_wandb_run(photo_folder,
 
     wandb.finish()  # a run another test left open would be reused by the logger, whatever its id
     run = tmp_path / "run"
-    logger = ["--trainer.logger=colorize.loggers.ColorizeWandbLogger", "--trainer.logger.init_args.group=sample-set"]
+    logger = ["--trainer.logger=colorize.training.loggers.ColorizeWandbLogger", "--trainer.logger.init_args.group=sample-set"]
     inputs = mixed_folder(photo_folder, tmp_path / "photos")
     predict = ["--input", str(inputs), "--output", str(tmp_path / "o")]
     ids = []
@@ -220,7 +220,7 @@ def test_fit_test_predict_of_one_run_folder_log_into_one_wandb_run(photo_folder,
 
 
 def test_rebuilding_a_saved_generator_loads_no_pretrained_or_packaged_weights():
-    from colorize.export import offline_spec
+    from colorize.inference.export import offline_spec
 
     spec = {
         "class_path": "colorize.models.resnet_unet.ResNetUNet",

@@ -11,7 +11,7 @@ from colorize.data.datamodule import ColorizationDataModule
 from colorize.models.init import init_normal_
 from colorize.models.patchgan import PatchGAN
 from colorize.models.unet import UNet
-from colorize.module import ColorizationGAN
+from colorize.training.module import ColorizationGAN
 
 TINY_NETWORKS = [
     "--model.generator.init_args.base_width=4",

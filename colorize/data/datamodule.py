@@ -67,7 +67,7 @@ class ColorizationDataModule(lightning.LightningDataModule):
         skip_gray: skip photos without color (their ab target is all zero).
         predict_path: a photo or a folder of photos to colorize at full resolution.
         predict_batch_size: photos per predict batch. Photos of a batch that share a working
-            size share one generator pass (:func:`colorize.inference.colorize_images`), which is
+            size share one generator pass (:func:`colorize.inference.full_resolution.colorize_images`), which is
             where batching saves time; but they are full-resolution photos, held in memory
             together (a 12 MP photo is 36 MB as uint8, plus 48 MB of float32 lightness while its
             group is colorized), so the default stays modest. 1 = one photo per pass.

@@ -137,7 +137,7 @@ def collate_predict(items: Sequence[dict]) -> dict:
     """Batch :class:`PredictPhotoDataset` items: ``{"image": [uint8 (3, H, W), ...], "path": [str, ...]}``.
 
     A list, not a stacked tensor: photos of a folder differ in size.
-    :func:`colorize.inference.colorize_images` groups them by working size itself. Unreadable
+    :func:`colorize.inference.full_resolution.colorize_images` groups them by working size itself. Unreadable
     files are dropped, so the lists may be shorter than ``items``, or empty.
     """
     good = [item for item in items if "skip" not in item]

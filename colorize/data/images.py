@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from colorize.colorfulness import colorfulness
+from colorize.data.colorfulness import colorfulness
 
 log = logging.getLogger(__name__)
 

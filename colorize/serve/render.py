@@ -2,7 +2,7 @@
 
 Why the strength scales the generator's ab rather than the saturation of the finished RGB:
 it acts on exactly what the model predicts, at the working resolution, and the input's
-full-resolution L* is joined afterwards as always (:func:`colorize.inference.colorize_image`),
+full-resolution L* is joined afterwards as always (:func:`colorize.inference.full_resolution.colorize_image`),
 so the lightness stays the input's at every strength. 0 gives the gray input, 1 the model's
 own output, 2 twice its chroma (clipped to the sRGB gamut).
 """
@@ -16,7 +16,7 @@ from torch import nn
 
 from colorize.atomic import atomic_open
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
-from colorize.inference import colorize_image
+from colorize.inference.full_resolution import colorize_image
 
 __all__ = ["MAX_STRENGTH", "PREVIEW_SIDE", "ScaledColor", "colorize_at_strength", "gray_of", "preview", "save_png"]
 
@@ -45,7 +45,7 @@ def colorize_at_strength(colorizer, rgb: torch.Tensor, strength: float = 1.0) ->
     """Colorize uint8 ``(3, H, W)`` ``rgb`` at full resolution with ab scaled by ``strength``.
 
     Args:
-        colorizer: a :class:`colorize.colorizer.Colorizer` (``generator``, ``image_size``, ``colorize``).
+        colorizer: a :class:`colorize.inference.colorizer.Colorizer` (``generator``, ``image_size``, ``colorize``).
         strength: in [0, :data:`MAX_STRENGTH`]; exactly 1 is ``colorizer.colorize(rgb)`` itself.
 
     Returns:

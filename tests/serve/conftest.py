@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from colorize.inference import colorize_image
+from colorize.inference.full_resolution import colorize_image
 
 
 class ConvColor(nn.Module):
@@ -36,7 +36,7 @@ class ConvColor(nn.Module):
 
 
 class FakeColorizer:
-    """What :func:`colorize.colorizer.load_colorizer` returns, without a checkpoint: fast app tests."""
+    """What :func:`colorize.inference.colorizer.load_colorizer` returns, without a checkpoint: fast app tests."""
 
     def __init__(self, name: str = "fake", info: dict | None = None) -> None:
         self.generator = ConvColor().eval()

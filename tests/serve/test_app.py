@@ -13,7 +13,7 @@ from kornia.color import rgb_to_lab
 from PIL import Image
 from starlette.testclient import TestClient
 
-from colorize.colorfulness import colorfulness
+from colorize.data.colorfulness import colorfulness
 from colorize.serve.app import STATIC_DIR
 from colorize.serve.uploads import UploadLimits
 

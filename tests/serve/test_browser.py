@@ -27,7 +27,7 @@ from kornia.color import rgb_to_lab
 from PIL import Image
 
 from colorize.atomic import atomic_open
-from colorize.report import ResultsTable
+from colorize.results import ResultsTable
 
 pytestmark = pytest.mark.browser
 

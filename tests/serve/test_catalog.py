@@ -17,7 +17,7 @@ def test_find_runs_skips_folders_without_a_checkpoint(tmp_path):
 
 
 def test_a_run_serves_the_checkpoint_its_test_row_was_measured_with(tmp_path):
-    from colorize.report import ResultsTable
+    from colorize.results import ResultsTable
 
     run = tmp_path / "demo"
     (run / "checkpoints").mkdir(parents=True)

@@ -9,11 +9,11 @@ import torch
 from tiny_runs import tiny_data, tiny_gan, tiny_run_args, tiny_trainer
 
 from colorize.cli import run_cli
-from colorize.colorizer import export_checkpoint, load_colorizer, read_checkpoint
+from colorize.inference.colorizer import export_checkpoint, load_colorizer, read_checkpoint
 from colorize.models.mirror_average import MirrorAverage
 from colorize.models.patchgan import PatchGAN
 from colorize.models.unet import UNet
-from colorize.module import ColorizationGAN
+from colorize.training.module import ColorizationGAN
 
 
 def photo(seed: int = 0, height: int = 45, width: int = 70) -> torch.Tensor:
@@ -101,7 +101,7 @@ def test_an_export_naming_a_foreign_class_is_refused_before_anything_is_imported
 
     from safetensors.torch import load_file, save_file
 
-    from colorize.export import read_export_config
+    from colorize.inference.export import read_export_config
 
     exported = export_checkpoint(tiny_run / "checkpoints" / "last.ckpt", tmp_path / "tiny.safetensors")
     config = read_export_config(exported)

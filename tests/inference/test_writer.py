@@ -11,8 +11,8 @@ from PIL import Image
 from tiny_runs import colourful_unet, tiny_data, tiny_gan, tiny_trainer
 from torch.utils.data import DataLoader
 
-from colorize.inference import colorize_image
-from colorize.prediction_writer import ColorizedPhotoWriter, output_names
+from colorize.inference.full_resolution import colorize_image
+from colorize.inference.writer import ColorizedPhotoWriter, output_names
 
 
 def image(value: int = 7) -> torch.Tensor:
@@ -130,7 +130,7 @@ def test_runs_in_lightning_predict_and_logs_a_summary(tmp_path, caplog):
     trainer = pl.Trainer(
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[writer]
     )
-    with caplog.at_level(logging.INFO, logger="colorize.prediction_writer"):
+    with caplog.at_level(logging.INFO, logger="colorize.inference.writer"):
         trainer.predict(_Echo(), DataLoader(inputs, batch_size=1), return_predictions=False)
     assert files(tmp_path / "out") == ["0.png", "1.png", "2.png"]
     assert f"wrote 3 colorized photo(s) to {(tmp_path / 'out').resolve()}" in caplog.text

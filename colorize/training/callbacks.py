@@ -49,7 +49,7 @@ class ValidationSamples(Callback):
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or not self._rows.get("L"):
             return
-        from colorize.visualize import comparison_grid, save_image_png
+        from colorize.evaluation.figures import comparison_grid, save_image_png
 
         rows = {k: torch.cat(v) for k, v in self._rows.items()}
         if rows["L"].shape[0] == 0:  # every validation photo was unreadable
@@ -65,7 +65,7 @@ class BalancedAccuracyMonitor(Callback):
 
     The paper's pixel accuracy rewards gray output (most a, b values are near zero), so the
     epoch it calls best is the most washed-out one. The balanced accuracy
-    (:class:`colorize.metrics.BalancedPixelAccuracy`) scores all-gray at exactly 50 %, needs no
+    (:class:`colorize.evaluation.metrics.BalancedPixelAccuracy`) scores all-gray at exactly 50 %, needs no
     weights and costs next to nothing. The gap to all-gray would not do: on a fixed validation
     set the gray score is a constant, so the gap ranks epochs exactly as the raw accuracy does.
 
@@ -74,7 +74,7 @@ class BalancedAccuracyMonitor(Callback):
     """
 
     def __init__(self, threshold: float = 0.05) -> None:
-        from colorize.metrics import BalancedPixelAccuracy, balanced_key
+        from colorize.evaluation.metrics import BalancedPixelAccuracy, balanced_key
 
         self.metric = BalancedPixelAccuracy(threshold)
         self.key = f"val/{balanced_key(threshold)}"

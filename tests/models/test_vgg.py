@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from colorize import vgg
-from colorize.vgg import (
+from colorize.models import vgg
+from colorize.models.vgg import (
     NumpyOnlyUnpickler,
     WeightsUnavailableError,
     describe_source,

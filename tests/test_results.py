@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from colorize.report import GRAY_ROW, PAPER_RESULTS, ResultsTable, compare_runs, main, paper_table_markdown
+from colorize.results import GRAY_ROW, PAPER_RESULTS, ResultsTable, compare_runs, main, paper_table_markdown
 
 TEST_SET = {"split_file": "splits/test.txt", "num_test_images": 500, "image_size": 256}
 GRAY = {"pixel_acc_5": 0.61, "pixel_acc_2": 0.33, "l1": 0.0712}
@@ -104,7 +104,7 @@ def test_paper_table_is_corrected():
 
 
 def test_compare_runs_names_extra_checkpoint_rows_and_reads_evaluation_metadata(tmp_path):
-    # As colorize.evaluation writes it: the model row named after the run folder, "" for no split file.
+    # As colorize.evaluation.report writes it: the model row named after the run folder, "" for no split file.
     table = ResultsTable(metadata={"split_file": "", "num_test_images": 8, "image_size": 32})
     table.add_row("vanilla", {"pixel_acc@2%": 0.4})
     table.add_row("baseline", {"pixel_acc@2%": 0.3})

@@ -1,12 +1,12 @@
 """A trained colorizer in one object, from a checkpoint or a generator export, with no config at hand.
 
-    from colorize.colorizer import load_colorizer
+    from colorize.inference.colorizer import load_colorizer
     colorizer = load_colorizer("runs/advanced/checkpoints/last.ckpt")   # or "advanced.safetensors"
     rgb = colorizer.colorize(photo)        # uint8 (3, H, W) in, uint8 (3, H, W) out, full resolution
 
 Both files describe themselves: a checkpoint written by ``colorize fit`` holds the class
 path and init args of its generator and the datamodule's image size; an export
-(:mod:`colorize.export`) holds them in its JSON header. Only classes under
+(:mod:`colorize.inference.export`) holds them in its JSON header. Only classes under
 ``colorize.models`` are built from either.
 
 Prefer the export for files from elsewhere: a checkpoint is read with
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from colorize.export import build_module, is_export, read_export, write_export
+from colorize.inference.export import build_module, is_export, read_export, write_export
 from colorize.models.mirror_average import colorizing_network
 
 __all__ = [
@@ -52,7 +52,7 @@ class Colorizer:
     Attributes:
         generator: the network, in eval mode.
         image_size: the side it was trained at; photos are colorized at about this size and
-            the colour upsampled (see :mod:`colorize.inference`).
+            the colour upsampled (see :mod:`colorize.inference.full_resolution`).
         name: the run's name (its folder), or the export's.
         source: the file it was loaded from.
         info: ``epoch``, ``step`` (optimizer steps, 2 per batch), ``generator`` (class path),
@@ -85,11 +85,11 @@ class Colorizer:
         """``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
 
         Only the photo's lightness is used; its own colour, if any, is never seen. The path of
-        ``colorize predict`` (:func:`colorize.inference.colorize_images`, here of one photo, the generator
+        ``colorize predict`` (:func:`colorize.inference.full_resolution.colorize_images`, here of one photo, the generator
         in bf16 autocast on the CPU and CUDA), so the app shows what a predict run writes, up to float
         rounding of the batched passes.
         """
-        from colorize.inference import colorize_image
+        from colorize.inference.full_resolution import colorize_image
 
         return colorize_image(self.network, rgb, target_size=self.image_size).cpu()
 
@@ -117,7 +117,7 @@ def _results_info(run: Path | None, name: str) -> dict[str, Any] | None:
     """The model and all-gray rows of the run's ``results.json``, when there is one."""
     if run is None or not (run / "results.json").is_file():
         return None
-    from colorize.report import GRAY_ROW, ResultsTable
+    from colorize.results import GRAY_ROW, ResultsTable
 
     try:
         table = ResultsTable.load_json(run / "results.json")
@@ -160,7 +160,7 @@ def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
     """``{"path", "epoch", "step"}`` of a checkpoint or an export (None where it does not say)."""
     path = Path(path)
     if is_export(path):
-        from colorize.export import read_export_config
+        from colorize.inference.export import read_export_config
 
         config = read_export_config(path)
         return {"path": str(path), "epoch": config.get("epoch"), "step": config.get("step")}

@@ -1,0 +1,13 @@
+"""Inference: a trained generator turned into colour for files.
+
+- :mod:`colorize.inference.full_resolution`: colour at a photo's own resolution (the generator at
+  its working size, a*b* upsampled, the input's L* kept);
+- :mod:`colorize.inference.colorizer`: :class:`Colorizer`, loaded from a ``.ckpt`` or an export;
+- :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code) and the
+  trust check of the classes it names;
+- :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos.
+
+May import models, data and the base (``color``, ``atomic``, ``provenance``, ``results``);
+evaluation, training, serve and the CLI import inference, never the other way. Nothing is
+imported here.
+"""
