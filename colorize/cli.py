@@ -26,13 +26,13 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from colorize.training.callbacks import BalancedAccuracyMonitor, ValidationSamples
-from colorize.training.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.evaluation.report import EvaluationReport
+from colorize.inference.writer import ColorizedPhotoWriter
+from colorize.training.callbacks import BalancedAccuracyMonitor, ValidationSamples
+from colorize.training.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
 from colorize.training.loggers import ColorizeWandbLogger
 from colorize.training.module import ColorizationGAN
-from colorize.inference.writer import ColorizedPhotoWriter
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("usage: colorize data sample DIR | colorize data export SPLIT_JSON OUT_DIR")
         raise SystemExit(data_main(argv[2:]))
     if argv[:1] == ["compare"]:
-        from colorize.results import main as compare_main
+        from colorize.evaluation.compare import main as compare_main
 
         raise SystemExit(compare_main(argv[1:]))
     if argv[:1] == ["export"]:

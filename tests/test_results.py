@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from colorize.results import GRAY_ROW, PAPER_RESULTS, ResultsTable, compare_runs, main, paper_table_markdown
+from colorize.evaluation.compare import PAPER_RESULTS, compare_runs, main, paper_table_markdown
+from colorize.results import GRAY_ROW, ResultsTable
 
 TEST_SET = {"split_file": "splits/test.txt", "num_test_images": 500, "image_size": 256}
 GRAY = {"pixel_acc_5": 0.61, "pixel_acc_2": 0.33, "l1": 0.0712}

@@ -193,7 +193,10 @@ def test_fit_test_predict_of_one_run_folder_log_into_one_wandb_run(photo_folder,
 
     wandb.finish()  # a run another test left open would be reused by the logger, whatever its id
     run = tmp_path / "run"
-    logger = ["--trainer.logger=colorize.training.loggers.ColorizeWandbLogger", "--trainer.logger.init_args.group=sample-set"]
+    logger = [
+        "--trainer.logger=colorize.training.loggers.ColorizeWandbLogger",
+        "--trainer.logger.init_args.group=sample-set",
+    ]
     inputs = mixed_folder(photo_folder, tmp_path / "photos")
     predict = ["--input", str(inputs), "--output", str(tmp_path / "o")]
     ids = []

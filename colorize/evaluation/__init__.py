@@ -11,3 +11,15 @@ May import inference (the test callback loads checkpoints to compare), models, d
 base (``color``, ``atomic``, ``provenance``, ``results``); training imports evaluation, never
 the other way. Nothing is imported here.
 """
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # Before the grouping, colorize.evaluation was the module of the test callback, and a saved
+    # config may name colorize.evaluation.EvaluationReport.
+    if name == "EvaluationReport":
+        from colorize.evaluation.report import EvaluationReport
+
+        return EvaluationReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

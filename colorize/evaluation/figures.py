@@ -1,4 +1,4 @@
-"""Comparison figures in the paper's layout (Figs. 13-16), and saving them.
+"""Comparison figures in the paper's layout (Figs. 13-16), and sending them to the loggers.
 
 One column per image; the first row is the grayscale input, then one row per set of
 predictions (the model, optionally baselines), and last the ground truth. Built from
@@ -8,17 +8,18 @@ figures.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
 from torchvision.utils import make_grid
 
-from colorize.atomic import atomic_open
 from colorize.color import normalized_lab_to_rgb, to_uint8_image
 
-__all__ = ["comparison_grid", "save_image_png"]
+if TYPE_CHECKING:
+    import lightning as L
+
+__all__ = ["comparison_grid", "log_picture"]
 
 
 def _check(x: torch.Tensor, channels: int, name: str) -> None:
@@ -77,15 +78,10 @@ def comparison_grid(
     return make_grid(tiles, nrow=n, padding=padding, pad_value=pad_value)
 
 
-def save_image_png(image: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write a ``(3, H, W)`` or ``(1, H, W)`` uint8 image to ``path`` as PNG, atomically.
-
-    Atomic (:mod:`colorize.atomic`): a crash mid-write never leaves a truncated PNG that a
-    later step (or a person) takes for a result.
-    """
-    if image.ndim != 3 or image.shape[0] not in (1, 3) or image.dtype != torch.uint8:
-        raise ValueError(f"image must be uint8 (3, H, W) or (1, H, W), got {image.dtype} {tuple(image.shape)}")
-    array = image.detach().cpu().permute(1, 2, 0).numpy()
-    pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-    with atomic_open(path, "wb") as f:
-        pil.save(f, format="PNG")
+def log_picture(trainer: L.Trainer, key: str, picture: torch.Tensor, step: int) -> None:
+    """Send a uint8 ``(3, H, W)`` picture to every logger that takes images."""
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):  # W&B
+            logger.log_image(key=key, images=[picture.permute(1, 2, 0).cpu().numpy()], step=step)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+            logger.experiment.add_image(key, picture, global_step=step)

@@ -23,7 +23,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from colorize.training.callbacks import log_picture
 from colorize.color import normalized_lab_to_rgb
 
 log = logging.getLogger(__name__)
@@ -68,8 +67,8 @@ class EvaluationReport(Callback):
         self.checkpoint_path: str | None = None
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from colorize.inference.colorizer import load_colorizer
         from colorize.evaluation.metrics import ColorizationMetrics, optional_perceptual_metrics
+        from colorize.inference.colorizer import load_colorizer
 
         self.model_name = Path(trainer.default_root_dir).resolve().name or "model"
         self.others = {}
@@ -120,8 +119,9 @@ class EvaluationReport(Callback):
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from colorize.evaluation.fid import compute_kid
+        from colorize.evaluation.figures import comparison_grid, log_picture
+        from colorize.inference.image_files import save_image_png
         from colorize.results import ResultsTable
-        from colorize.evaluation.figures import comparison_grid, save_image_png
 
         table = ResultsTable(metadata=self._metadata(trainer, pl_module))
         for name, collection in self.metrics.items():

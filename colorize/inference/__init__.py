@@ -11,3 +11,16 @@ May import models, data and the base (``color``, ``atomic``, ``provenance``, ``r
 evaluation, training, serve and the CLI import inference, never the other way. Nothing is
 imported here.
 """
+
+from typing import Any
+
+# Before the grouping, colorize.inference was the module of full-resolution colour.
+_FULL_RESOLUTION = ("CPU_PASS_PIXELS", "bf16_is_used", "colorize_image", "colorize_images", "working_size")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FULL_RESOLUTION:
+        from colorize.inference import full_resolution
+
+        return getattr(full_resolution, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

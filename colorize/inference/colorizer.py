@@ -85,9 +85,9 @@ class Colorizer:
         """``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
 
         Only the photo's lightness is used; its own colour, if any, is never seen. The path of
-        ``colorize predict`` (:func:`colorize.inference.full_resolution.colorize_images`, here of one photo, the generator
-        in bf16 autocast on the CPU and CUDA), so the app shows what a predict run writes, up to float
-        rounding of the batched passes.
+        ``colorize predict`` (:func:`colorize.inference.full_resolution.colorize_images`, here of one
+        photo, the generator in bf16 autocast on the CPU and CUDA), so the app shows what a predict
+        run writes, up to float rounding of the batched passes.
         """
         from colorize.inference.full_resolution import colorize_image
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from colorize.evaluation.figures import save_image_png
+from colorize.inference.image_files import save_image_png
 
 __all__ = ["ColorizedPhotoWriter", "output_names"]
 

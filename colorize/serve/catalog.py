@@ -32,7 +32,7 @@ GRAY_ROW = "all-gray"
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """One entry of the model menu: a label to show and what :func:`colorize.inference.colorizer.load_colorizer` opens."""
+    """One entry of the model menu: a label to show and what ``load_colorizer`` (colorize.inference.colorizer) opens."""
 
     label: str
     path: Path

@@ -10,20 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger(__name__)
-
-
-def log_picture(trainer: L.Trainer, key: str, picture: torch.Tensor, step: int) -> None:
-    """Send a uint8 ``(3, H, W)`` picture to every logger that takes images."""
-    for logger in trainer.loggers:
-        if hasattr(logger, "log_image"):  # W&B
-            logger.log_image(key=key, images=[picture.permute(1, 2, 0).cpu().numpy()], step=step)
-        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-            logger.experiment.add_image(key, picture, global_step=step)
 
 
 class ValidationSamples(Callback):
@@ -49,7 +39,8 @@ class ValidationSamples(Callback):
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero or not self._rows.get("L"):
             return
-        from colorize.evaluation.figures import comparison_grid, save_image_png
+        from colorize.evaluation.figures import comparison_grid, log_picture
+        from colorize.inference.image_files import save_image_png
 
         rows = {k: torch.cat(v) for k, v in self._rows.items()}
         if rows["L"].shape[0] == 0:  # every validation photo was unreadable

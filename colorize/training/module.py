@@ -19,10 +19,10 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from colorize.training.losses import GANLoss
 from colorize.evaluation.metrics import PixelAccuracy
 from colorize.models.mirror_average import colorizing_network
 from colorize.models.weight_average import WeightAverage
+from colorize.training.losses import GANLoss
 
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 

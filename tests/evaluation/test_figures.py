@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_lab, to_uint8_image
-from colorize.evaluation.figures import comparison_grid, save_image_png
+from colorize.evaluation.figures import comparison_grid
+from colorize.inference.image_files import save_image_png
 
 H, W, PAD = 12, 10, 2
 

