@@ -63,7 +63,7 @@ def gpu_bench():
         package = importlib.util.module_from_spec(spec)
         sys.modules["benchmarks"] = package
         spec.loader.exec_module(package)
-    return importlib.import_module("benchmarks.gpu_bench")
+    return importlib.import_module("benchmarks.gpu")
 
 
 def sections(report: str) -> dict[str, list[list[str]]]:

@@ -1,7 +1,7 @@
 """`make bench-gpu`: GAN training throughput on one GPU (fp32, bf16, bf16 + compile); does the loader keep up?
 
-    python -m benchmarks.gpu_bench --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
-    python -m benchmarks.gpu_bench --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
+    python -m benchmarks.gpu --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
+    python -m benchmarks.gpu --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
 
 Every row drives the real :meth:`colorize.training.module.ColorizationGAN.training_step` (one D step, then one
 G step, manual optimization) under ``lightning.Trainer.fit``, built by the helpers of
@@ -479,7 +479,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> dic
     budget = Budget(args.budget_s, start=started)
     plan_ = plan(args.generators, args.batch_sizes, args.num_workers)
     results: dict[Row, dict] = {}
-    command = " ".join(["python -m benchmarks.gpu_bench", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m benchmarks.gpu", *(sys.argv[1:] if argv is None else argv)])
     state = {
         "args": vars(args) | {"output": str(args.output)},
         "machine": machine(device, source),
