@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
 
 SECTIONS = {
     "## Machine": (["", ""], ["CPU", "CPU kind", "device", "torch", "lightning"]),
