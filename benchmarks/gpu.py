@@ -5,7 +5,7 @@
 
 Every row drives the real :meth:`colorize.training.module.ColorizationGAN.training_step` (one D step, then one
 G step, manual optimization) under ``lightning.Trainer.fit``, built by the helpers of
-:mod:`benchmarks.bench`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
+:mod:`benchmarks.train_step`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
 sizes. The device is synchronized only at the two ends of the timed window, so queued work is
 counted and the GPU is never made to wait for a per-batch sync; warm-up iterations (with
 ``torch.compile``'s compilation in them) are timed apart. A background thread samples
@@ -42,18 +42,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup with no network sta
 import lightning  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks import bench  # noqa: E402
+from benchmarks import common, pipeline, train_step  # noqa: E402
+from benchmarks.photos import synthesize_photos  # noqa: E402
 from colorize.models.patchgan import PatchGAN  # noqa: E402
 from colorize.models.unet import UNet  # noqa: E402
 from colorize.training.module import ColorizationGAN  # noqa: E402
 
-DEFAULT_OUTPUT = bench.REPO / "benchmarks" / "RESULTS-gpu.md"
-MODES = (bench.FP32, bench.BF16_CL, bench.BF16_CL_COMPILE)
+DEFAULT_OUTPUT = common.REPO / "benchmarks" / "RESULTS-gpu.md"
+MODES = (train_step.FP32, train_step.BF16_CL, train_step.BF16_CL_COMPILE)
 #: --quick's networks: the UNet at tiny widths (as tests/tiny_runs.py); ResNetUNet has no width knob, and its
 #: ResNet18 at 32 px costs next to nothing anyway.
 TINY_GENERATORS: dict[str, Callable[[], torch.nn.Module]] = {
     "UNet": lambda: UNet(base_width=4, depth=2),
-    "ResNet18 UNet": bench.GENERATORS["ResNet18 UNet"],
+    "ResNet18 UNet": train_step.GENERATORS["ResNet18 UNet"],
 }
 #: Seconds a row of each kind is assumed to take before a row like it has been measured: H100 guesses with
 #: room to spare (a plain row ~10 s, compiling G and D for one shape ~30-90 s).
@@ -75,7 +76,7 @@ class TrainRow:
 
     generator: str
     batch: int
-    mode: bench.Mode
+    mode: train_step.Mode
 
     @property
     def kind(self) -> str:
@@ -238,18 +239,18 @@ class WindowTimer(lightning.Callback):
         self.iterations = self.images = 0
 
     def _open(self) -> None:
-        bench.synchronize(self.device)
+        common.synchronize(self.device)
         self.start = time.perf_counter()
         self.sampler.start()
 
     def _close(self) -> None:
-        bench.synchronize(self.device)
+        common.synchronize(self.device)
         self.end = time.perf_counter()
         self.sampler.stop()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if batch_idx == 0:
-            bench.synchronize(self.device)
+            common.synchronize(self.device)
             self.first = time.perf_counter()
         if batch_idx == self.warmup:
             self._open()
@@ -270,30 +271,32 @@ class WindowTimer(lightning.Callback):
 
 
 def build_module(row: TrainRow, tiny: bool) -> ColorizationGAN:
-    """The GAN of ``row``: the networks of :mod:`benchmarks.bench` (or tiny ones), compiled in place if asked."""
+    """The GAN of ``row``: the networks of :mod:`benchmarks.train_step` (or tiny ones), compiled in place if asked."""
     if tiny:
-        return bench.make_module(row.generator, row.mode, TINY_GENERATORS, lambda: PatchGAN(base_width=4, num_layers=2))
-    return bench.make_module(row.generator, row.mode)
+        return train_step.make_module(
+            row.generator, row.mode, TINY_GENERATORS, lambda: PatchGAN(base_width=4, num_layers=2)
+        )
+    return train_step.make_module(row.generator, row.mode)
 
 
 def measure_training(row: TrainRow, args: argparse.Namespace, device: torch.device, reader) -> dict:
     """Images/s and s/iteration over the timed window, warm-up seconds, peak memory and GPU utilization."""
     torch._dynamo.reset()  # no compiled graphs, guards or dynamic-shape guesses carried over from another row
-    bench.reset_peak_memory(device)
+    common.reset_peak_memory(device)
     module, sampler = build_module(row, args.quick), UtilizationSampler(reader)
     iterations = (args.min_iterations, args.max_iterations)
     timer = WindowTimer(device, args.warmup, iterations, args.min_seconds, sampler)
     shape = {"batch_size": row.batch, "image_size": args.image_size, "warmup": args.warmup}
-    batches = bench.synthetic_batches(shape | {"iterations": args.max_iterations}, device)
+    batches = train_step.synthetic_batches(shape | {"iterations": args.max_iterations}, device)
     with tempfile.TemporaryDirectory() as root:
-        bench.make_trainer(row.mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
+        train_step.make_trainer(row.mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
     seconds = timer.end - timer.start
     return {
         "images_per_s": timer.images / seconds,
         "s_per_iteration": seconds / timer.iterations,
         "iterations": timer.iterations,
         "warmup_s": timer.start - timer.first,
-        "peak_mib": bench.peak_memory_mib(device),
+        "peak_mib": common.peak_memory_mib(device),
         "utilization": sampler.mean_utilization(),
         "smi_memory_mib": sampler.max_memory(),
     }
@@ -307,7 +310,7 @@ def loader_photos(scratch: Path, row: LoaderRow, unique: int) -> list[Path]:
 
     A few synthesized JPEGs repeated: every item is decoded and resized all the same (from the page cache).
     """
-    photos = sorted(scratch.glob("photo_*.jpg")) or bench.synthesize_photos(scratch, unique, PHOTO_SIZE)
+    photos = sorted(scratch.glob("photo_*.jpg")) or synthesize_photos(scratch, unique, PHOTO_SIZE)
     count = row.batch * max(4, 2 * row.workers)
     return [photos[i % len(photos)] for i in range(count)]
 
@@ -315,10 +318,10 @@ def loader_photos(scratch: Path, row: LoaderRow, unique: int) -> list[Path]:
 def measure_loader(row: LoaderRow, args: argparse.Namespace, device: torch.device, scratch: Path) -> dict:
     """Images/s of photos -> workers -> transfer -> kornia Lab on the device, no model (``loader_alone_rates``)."""
     paths = loader_photos(scratch, row, 4 if args.quick else 32)
-    dm = bench.FolderDataModule(paths, image_size=args.image_size, batch_size=row.batch, num_workers=row.workers)
+    dm = pipeline.FolderDataModule(paths, image_size=args.image_size, batch_size=row.batch, num_workers=row.workers)
     dm.setup("fit")
     convert = functools.partial(dm.on_after_batch_transfer, dataloader_idx=0)
-    rates = bench.loader_alone_rates(dm.train_dataloader(), device, convert, args.loader_seconds)
+    rates = pipeline.loader_alone_rates(dm.train_dataloader(), device, convert, args.loader_seconds)
     return {"images_per_s": statistics.median(rates), "epochs": len(rates)}
 
 
@@ -326,7 +329,7 @@ def measure_loader(row: LoaderRow, args: argparse.Namespace, device: torch.devic
 
 
 def fmt(value: float | None) -> str:
-    return "n/a" if value is None else bench.fmt(value)
+    return "n/a" if value is None else common.fmt(value)
 
 
 def fastest_training(plan_: Sequence[Row], results: dict[Row, dict]) -> TrainRow | None:
@@ -351,7 +354,7 @@ def render(r: dict) -> str:
         "",
         "## Machine",
         "",
-        bench.table(["", ""], [[k, v] for k, v in r["machine"].items()]),
+        common.table(["", ""], [[k, v] for k, v in r["machine"].items()]),
         "",
         f"## Training throughput: {a['image_size']} px",
         "",
@@ -376,12 +379,12 @@ def render(r: dict) -> str:
         if m is None or "images_per_s" not in m:
             rows.append(cells + ["—"] * (len(header) - 4) + [status(m)])
             continue
-        base = results.get(TrainRow(row.generator, row.batch, bench.FP32), {}).get("images_per_s")
-        speedup = "n/a" if base is None else bench.ratio(m["images_per_s"] / base)
+        base = results.get(TrainRow(row.generator, row.batch, train_step.FP32), {}).get("images_per_s")
+        speedup = "n/a" if base is None else common.ratio(m["images_per_s"] / base)
         cells += [fmt(m["images_per_s"]), fmt(m["s_per_iteration"]), speedup, fmt(m["warmup_s"])]
         cells += [str(m["iterations"]), fmt(m["peak_mib"]), fmt(m["utilization"]), fmt(m["smi_memory_mib"])]
         rows.append(cells + [status(m)])
-    out += [bench.table(header, rows), ""]
+    out += [common.table(header, rows), ""]
 
     fastest = fastest_training(plan_, results)
     best = results[fastest]["images_per_s"] if fastest else None
@@ -408,7 +411,7 @@ def render(r: dict) -> str:
         share = None if best is None else m["images_per_s"] / best
         verdict = "n/a" if share is None else "starved" if share < 1 else "keeps up"
         rows.append([str(row.workers), str(row.batch), fmt(m["images_per_s"]), fmt(best), fmt(share), verdict])
-    out += [bench.table(header, rows), ""]
+    out += [common.table(header, rows), ""]
 
     skipped = [(row, status(results.get(row))) for row in plan_ if "images_per_s" not in results.get(row, {})]
     out += ["## Skipped", ""]
@@ -426,7 +429,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: 32 px, batch 2, tiny UNet, 1+1 iteration")
-    parser.add_argument("--generators", nargs="+", choices=list(bench.GENERATORS), default=list(bench.GENERATORS))
+    parser.add_argument(
+        "--generators", nargs="+", choices=list(train_step.GENERATORS), default=list(train_step.GENERATORS)
+    )
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="default: 16 64 (--quick: 2)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations (compilation happens in them)")
@@ -452,8 +457,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def machine(device: torch.device, source: str) -> dict[str, str]:
-    """bench.py's machine table, plus what decides GPU numbers: CUDA, fp32 math, compile path, the util source."""
-    info = bench.machine_info(device)
+    """:func:`common.machine_info`, plus what decides GPU numbers: CUDA, fp32 math, compile path, the util source."""
+    info = common.machine_info(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info["GPU"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs"
@@ -473,7 +478,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> dic
     The budget counts from ``started`` (``perf_counter`` seconds; the script passes its import time), else from now.
     """
     args = parse_args(argv)
-    device = bench.resolve_device(args.device)
+    device = common.resolve_device(args.device)
     args.device = device.type
     source, reader = utilization_reader(device)
     budget = Budget(args.budget_s, start=started)
@@ -513,7 +518,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> dic
     watchdog.start()
     try:
         with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
-            bench.quiet_lightning()
+            common.quiet_lightning()
             for row in plan_:
                 if isinstance(row, TrainRow) and row.mode.compile and device.type == "cpu" and not args.compile_on_cpu:
                     results[row] = {"skipped": "skipped: torch.compile on a CPU (--compile-on-cpu runs it)"}
