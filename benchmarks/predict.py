@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from kornia.color import rgb_to_lab  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.bench import publish, table  # noqa: E402
+from benchmarks.common import publish, table  # noqa: E402
 from colorize.data.dataset import PredictPhotoDataset  # noqa: E402
 from colorize.data.images import find_images  # noqa: E402
 from colorize.inference.full_resolution import bf16_is_used, colorize_image, colorize_images  # noqa: E402
