@@ -109,13 +109,13 @@ profile: $(STAMP) ## one bf16 training iteration of each generator, operator by 
 	$(BIN)/python -m benchmarks.op_profile $(PROFILE_ARGS)
 
 bench-predict: $(STAMP) ## photos/s of colorize predict on full-resolution sample photos, fp32 vs bf16, one by one vs batched -> benchmarks/RESULTS-predict.md
-	$(BIN)/python -m benchmarks.predict_bench --output benchmarks/RESULTS-predict.md \
+	$(BIN)/python -m benchmarks.predict --output benchmarks/RESULTS-predict.md \
 		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt)
 
 GPU_BENCH_ARGS ?=
 
 bench-gpu: $(STAMP) ## GPU training throughput (fp32, bf16, bf16 + compile) and loader vs training -> benchmarks/RESULTS-gpu.md (at most ~7.5 min on one GPU; GPU_BENCH_ARGS="--budget-s 300")
-	$(BIN)/python -m benchmarks.gpu_bench $(GPU_BENCH_ARGS)
+	$(BIN)/python -m benchmarks.gpu $(GPU_BENCH_ARGS)
 
 # ---- colorize serve: the local web page, and the real browser its tests drive
 BROWSER_PACKAGES := chromium chromium-driver fonts-dejavu-core

@@ -4,7 +4,7 @@
     python -m benchmarks.op_profile --quick --output /tmp/p.md   # seconds: 32 px, batch 2
 
 One GAN iteration (the real ``ColorizationGAN.training_step`` under ``Trainer.fit``, as in
-:mod:`benchmarks.bench`) runs under ``torch.profiler`` after warm-up iterations; the table lists
+:mod:`benchmarks.train_step`) runs under ``torch.profiler`` after warm-up iterations; the table lists
 the operators by their own (self) time, so a layout conversion, a copy or an fp32 island shows up
 as what it costs rather than hidden inside the convolution that called it. The FLOP count of the
 iteration comes from ``torch.utils.flop_counter`` (convolutions and matmuls, forward and backward).
@@ -23,22 +23,8 @@ import lightning
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.bench import (
-    GENERATORS,
-    MODES,
-    REPO,
-    Mode,
-    count_flops,
-    machine_info,
-    make_module,
-    make_trainer,
-    publish,
-    quiet_lightning,
-    resolve_device,
-    synchronize,
-    synthetic_batches,
-    table,
-)
+from benchmarks.common import REPO, machine_info, publish, quiet_lightning, resolve_device, synchronize, table
+from benchmarks.train_step import GENERATORS, MODES, Mode, count_flops, make_module, make_trainer, synthetic_batches
 
 DEFAULT_OUTPUT = REPO / "benchmarks" / "PROFILE.md"
 

@@ -126,7 +126,7 @@ def colorize_images(
             photos with three trained generators it moved the output by 0.02 L* and 0.1
             CIEDE2000 on average (2.4 at the worst pixel; about 1 is a just-noticeable
             difference), and colorized 1.2-1.8x more photos per second on a CPU with AVX-512
-            bf16 (``benchmarks/predict_bench.py``); hardware without bf16 units may gain less.
+            bf16 (``benchmarks/predict.py``); hardware without bf16 units may gain less.
             The Lab conversions, resizes and the join always run in float32: lightness comes
             from the input, never through bf16. False: the float32 path, bit for bit.
         max_pass_pixels: the most working-size pixels (batch x h x w) one generator pass may

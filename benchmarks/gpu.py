@@ -1,15 +1,15 @@
 """`make bench-gpu`: GAN training throughput on one GPU (fp32, bf16, bf16 + compile); does the loader keep up?
 
-    python -m benchmarks.gpu_bench --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
-    python -m benchmarks.gpu_bench --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
+    python -m benchmarks.gpu --output $OUT/RESULTS-gpu.md   # one H100/H200, at most ~7.5 min (--budget-s 420)
+    python -m benchmarks.gpu --quick --output /tmp/g.md     # seconds on a CPU: 32 px, batch 2, tiny UNet
 
 Every row drives the real :meth:`colorize.training.module.ColorizationGAN.training_step` (one D step, then one
 G step, manual optimization) under ``lightning.Trainer.fit``, built by the helpers of
-:mod:`benchmarks.bench`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
+:mod:`benchmarks.train_step`, for the paper's UNet and the ResNet18 UNet (``pretrained=False``) at two batch
 sizes. The device is synchronized only at the two ends of the timed window, so queued work is
 counted and the GPU is never made to wait for a per-batch sync; warm-up iterations (with
 ``torch.compile``'s compilation in them) are timed apart. A background thread samples
-``nvidia-smi`` during each window.
+``nvidia-smi`` during each window. The rows, and how each is measured, are in :mod:`benchmarks.gpu_rows`.
 
 The script is meant for a lent machine on which one call may run for 8 minutes at most: the rows
 run in order of importance, each only if its estimated time (the last row like it, or a
@@ -21,13 +21,8 @@ slower-than-estimated compile still leaves a report behind.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import gc
 import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,22 +34,21 @@ from pathlib import Path
 STARTED = time.perf_counter()  # before torch and Lightning load: their imports count against the budget too
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup with no network stalls ~46 s
 
-import lightning  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks import bench  # noqa: E402
-from colorize.models.patchgan import PatchGAN  # noqa: E402
-from colorize.models.unet import UNet  # noqa: E402
-from colorize.training.module import ColorizationGAN  # noqa: E402
+from benchmarks import common, train_step  # noqa: E402
+from benchmarks.gpu_rows import (  # noqa: E402
+    PHOTO_SIZE,
+    LoaderRow,
+    Row,
+    TrainRow,
+    measure_loader,
+    measure_training,
+    utilization_reader,
+)
 
-DEFAULT_OUTPUT = bench.REPO / "benchmarks" / "RESULTS-gpu.md"
-MODES = (bench.FP32, bench.BF16_CL, bench.BF16_CL_COMPILE)
-#: --quick's networks: the UNet at tiny widths (as tests/tiny_runs.py); ResNetUNet has no width knob, and its
-#: ResNet18 at 32 px costs next to nothing anyway.
-TINY_GENERATORS: dict[str, Callable[[], torch.nn.Module]] = {
-    "UNet": lambda: UNet(base_width=4, depth=2),
-    "ResNet18 UNet": bench.GENERATORS["ResNet18 UNet"],
-}
+DEFAULT_OUTPUT = common.REPO / "benchmarks" / "RESULTS-gpu.md"
+MODES = (train_step.FP32, train_step.BF16_CL, train_step.BF16_CL_COMPILE)
 #: Seconds a row of each kind is assumed to take before a row like it has been measured: H100 guesses with
 #: room to spare (a plain row ~10 s, compiling G and D for one shape ~30-90 s).
 PRIOR_S = {"train": 20.0, "compile": 120.0, "loader": 25.0}
@@ -62,49 +56,9 @@ PRIOR_S = {"train": 20.0, "compile": 120.0, "loader": 25.0}
 ESTIMATE_MARGIN = 1.25
 #: The watchdog stops the run this long after the budget: the budget is a plan, the watchdog the guarantee.
 GRACE_S = 25.0
-#: Loader photos: COCO-sized (the paper's data set), so decoding and resizing cost what they cost in training.
-PHOTO_SIZE = (640, 480)
 
 
 # ---------------------------------------------------------------------------- the plan
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainRow:
-    """One training configuration: a generator at one batch size in one mode."""
-
-    generator: str
-    batch: int
-    mode: bench.Mode
-
-    @property
-    def kind(self) -> str:
-        return "compile" if self.mode.compile else "train"
-
-    @property
-    def alike(self) -> str:
-        """Rows that take about as long: eager rows all do; a compilation's time depends on the generator."""
-        return f"compile {self.generator}" if self.mode.compile else "train"
-
-    @property
-    def label(self) -> str:
-        return f"{self.generator}, batch {self.batch}, {self.mode.name}"
-
-
-@dataclasses.dataclass(frozen=True)
-class LoaderRow:
-    """The data pipeline alone with ``workers`` loader processes."""
-
-    workers: int
-    batch: int
-    kind = alike = "loader"
-
-    @property
-    def label(self) -> str:
-        return f"loader alone, {self.workers} workers, batch {self.batch}"
-
-
-Row = TrainRow | LoaderRow
 
 
 def plan(generators: Sequence[str], batches: Sequence[int], workers: Sequence[int]) -> list[Row]:
@@ -149,184 +103,11 @@ class Budget:
         self.last[alike] = seconds
 
 
-# ---------------------------------------------------------------------------- GPU utilization
-
-
-def utilization_reader(device: torch.device) -> tuple[str, Callable[[], tuple[float, float | None]] | None]:
-    """How to read (utilization %, memory used MiB) of ``device``, and the source's name; None when nothing can.
-
-    ``nvidia-smi`` first (it also reports memory held by the caching allocator and other processes),
-    then NVML through ``torch.cuda.utilization``; each is tried once here, so a broken one is never sampled.
-    """
-    if device.type != "cuda":
-        return "n/a (no CUDA device)", None
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
-        index = device.index or 0
-        # nvidia-smi numbers GPUs physically; torch numbers the visible ones.
-        gpu = visible[index].strip() if index < len(visible) and visible[index].strip() else str(index)
-        query = [smi, "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-i", gpu]
-
-        def read_smi() -> tuple[float, float | None]:
-            out = subprocess.run(query, capture_output=True, text=True, timeout=5, check=True).stdout
-            utilization, memory = out.strip().splitlines()[0].split(",")
-            return float(utilization), float(memory)
-
-        try:
-            read_smi()
-            return "nvidia-smi", read_smi
-        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-            pass
-    try:
-        torch.cuda.utilization(device)
-    except Exception:  # no pynvml, no NVML, or a driver that refuses: all mean "n/a"
-        return "n/a (no nvidia-smi, no NVML)", None
-    return "torch.cuda.utilization (NVML)", lambda: (float(torch.cuda.utilization(device)), None)
-
-
-class UtilizationSampler:
-    """Samples a reader every ``interval`` seconds in a background thread between ``start()`` and ``stop()``."""
-
-    def __init__(self, read: Callable[[], tuple[float, float | None]] | None, interval: float = 0.2):
-        self.read, self.interval = read, interval
-        self.samples: list[tuple[float, float | None]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.read is not None:
-            self._thread = threading.Thread(target=self._run, name="gpu-utilization", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        # Wait first: nvidia-smi's figure covers its last sample period, which before the window was warm-up.
-        while not self._stop.wait(self.interval):
-            try:
-                self.samples.append(self.read())
-            except Exception:  # a missed sample is not worth stopping the benchmark
-                continue
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def mean_utilization(self) -> float | None:
-        return statistics.mean(u for u, _ in self.samples) if self.samples else None
-
-    def max_memory(self) -> float | None:
-        memory = [m for _, m in self.samples if m is not None]
-        return max(memory) if memory else None
-
-
-# ---------------------------------------------------------------------------- training
-
-
-class WindowTimer(lightning.Callback):
-    """Times whole GAN iterations after ``warmup`` untimed ones, syncing the device only at the window's ends.
-
-    The window closes (and asks the trainer to stop) once it holds ``min_iterations`` and
-    ``min_seconds``, or ``max_iterations``. Per-batch syncs would idle the GPU while the CPU
-    launches the next step, and lower both the throughput and the utilization measured.
-    """
-
-    def __init__(self, device: torch.device, warmup: int, iterations: tuple[int, int], min_seconds: float, sampler):
-        self.device, self.warmup, self.min_seconds, self.sampler = device, warmup, min_seconds, sampler
-        self.min_iterations, self.max_iterations = iterations
-        self.first = self.start = self.end = None
-        self.iterations = self.images = 0
-
-    def _open(self) -> None:
-        bench.synchronize(self.device)
-        self.start = time.perf_counter()
-        self.sampler.start()
-
-    def _close(self) -> None:
-        bench.synchronize(self.device)
-        self.end = time.perf_counter()
-        self.sampler.stop()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx == 0:
-            bench.synchronize(self.device)
-            self.first = time.perf_counter()
-        if batch_idx == self.warmup:
-            self._open()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.start is None or self.end is not None:
-            return
-        self.iterations += 1
-        self.images += int(batch["L"].shape[0])
-        enough = self.iterations >= self.min_iterations and time.perf_counter() - self.start >= self.min_seconds
-        if enough or self.iterations >= self.max_iterations:
-            self._close()
-            trainer.should_stop = True
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        if self.start is not None and self.end is None:  # the loader ran out first
-            self._close()
-
-
-def build_module(row: TrainRow, tiny: bool) -> ColorizationGAN:
-    """The GAN of ``row``: the networks of :mod:`benchmarks.bench` (or tiny ones), compiled in place if asked."""
-    if tiny:
-        return bench.make_module(row.generator, row.mode, TINY_GENERATORS, lambda: PatchGAN(base_width=4, num_layers=2))
-    return bench.make_module(row.generator, row.mode)
-
-
-def measure_training(row: TrainRow, args: argparse.Namespace, device: torch.device, reader) -> dict:
-    """Images/s and s/iteration over the timed window, warm-up seconds, peak memory and GPU utilization."""
-    torch._dynamo.reset()  # no compiled graphs, guards or dynamic-shape guesses carried over from another row
-    bench.reset_peak_memory(device)
-    module, sampler = build_module(row, args.quick), UtilizationSampler(reader)
-    iterations = (args.min_iterations, args.max_iterations)
-    timer = WindowTimer(device, args.warmup, iterations, args.min_seconds, sampler)
-    shape = {"batch_size": row.batch, "image_size": args.image_size, "warmup": args.warmup}
-    batches = bench.synthetic_batches(shape | {"iterations": args.max_iterations}, device)
-    with tempfile.TemporaryDirectory() as root:
-        bench.make_trainer(row.mode, device, len(batches), timer, root).fit(module, train_dataloaders=batches)
-    seconds = timer.end - timer.start
-    return {
-        "images_per_s": timer.images / seconds,
-        "s_per_iteration": seconds / timer.iterations,
-        "iterations": timer.iterations,
-        "warmup_s": timer.start - timer.first,
-        "peak_mib": bench.peak_memory_mib(device),
-        "utilization": sampler.mean_utilization(),
-        "smi_memory_mib": sampler.max_memory(),
-    }
-
-
-# ---------------------------------------------------------------------------- the loader
-
-
-def loader_photos(scratch: Path, row: LoaderRow, unique: int) -> list[Path]:
-    """Enough photos for an epoch of ``2 × workers`` batches (4 at least), so every worker has work.
-
-    A few synthesized JPEGs repeated: every item is decoded and resized all the same (from the page cache).
-    """
-    photos = sorted(scratch.glob("photo_*.jpg")) or bench.synthesize_photos(scratch, unique, PHOTO_SIZE)
-    count = row.batch * max(4, 2 * row.workers)
-    return [photos[i % len(photos)] for i in range(count)]
-
-
-def measure_loader(row: LoaderRow, args: argparse.Namespace, device: torch.device, scratch: Path) -> dict:
-    """Images/s of photos -> workers -> transfer -> kornia Lab on the device, no model (``loader_alone_rates``)."""
-    paths = loader_photos(scratch, row, 4 if args.quick else 32)
-    dm = bench.FolderDataModule(paths, image_size=args.image_size, batch_size=row.batch, num_workers=row.workers)
-    dm.setup("fit")
-    convert = functools.partial(dm.on_after_batch_transfer, dataloader_idx=0)
-    rates = bench.loader_alone_rates(dm.train_dataloader(), device, convert, args.loader_seconds)
-    return {"images_per_s": statistics.median(rates), "epochs": len(rates)}
-
-
 # ---------------------------------------------------------------------------- the report
 
 
 def fmt(value: float | None) -> str:
-    return "n/a" if value is None else bench.fmt(value)
+    return "n/a" if value is None else common.fmt(value)
 
 
 def fastest_training(plan_: Sequence[Row], results: dict[Row, dict]) -> TrainRow | None:
@@ -351,7 +132,7 @@ def render(r: dict) -> str:
         "",
         "## Machine",
         "",
-        bench.table(["", ""], [[k, v] for k, v in r["machine"].items()]),
+        common.table(["", ""], [[k, v] for k, v in r["machine"].items()]),
         "",
         f"## Training throughput: {a['image_size']} px",
         "",
@@ -376,12 +157,12 @@ def render(r: dict) -> str:
         if m is None or "images_per_s" not in m:
             rows.append(cells + ["—"] * (len(header) - 4) + [status(m)])
             continue
-        base = results.get(TrainRow(row.generator, row.batch, bench.FP32), {}).get("images_per_s")
-        speedup = "n/a" if base is None else bench.ratio(m["images_per_s"] / base)
+        base = results.get(TrainRow(row.generator, row.batch, train_step.FP32), {}).get("images_per_s")
+        speedup = "n/a" if base is None else common.ratio(m["images_per_s"] / base)
         cells += [fmt(m["images_per_s"]), fmt(m["s_per_iteration"]), speedup, fmt(m["warmup_s"])]
         cells += [str(m["iterations"]), fmt(m["peak_mib"]), fmt(m["utilization"]), fmt(m["smi_memory_mib"])]
         rows.append(cells + [status(m)])
-    out += [bench.table(header, rows), ""]
+    out += [common.table(header, rows), ""]
 
     fastest = fastest_training(plan_, results)
     best = results[fastest]["images_per_s"] if fastest else None
@@ -408,7 +189,7 @@ def render(r: dict) -> str:
         share = None if best is None else m["images_per_s"] / best
         verdict = "n/a" if share is None else "starved" if share < 1 else "keeps up"
         rows.append([str(row.workers), str(row.batch), fmt(m["images_per_s"]), fmt(best), fmt(share), verdict])
-    out += [bench.table(header, rows), ""]
+    out += [common.table(header, rows), ""]
 
     skipped = [(row, status(results.get(row))) for row in plan_ if "images_per_s" not in results.get(row, {})]
     out += ["## Skipped", ""]
@@ -426,7 +207,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--quick", action="store_true", help="CPU smoke run: 32 px, batch 2, tiny UNet, 1+1 iteration")
-    parser.add_argument("--generators", nargs="+", choices=list(bench.GENERATORS), default=list(bench.GENERATORS))
+    parser.add_argument(
+        "--generators", nargs="+", choices=list(train_step.GENERATORS), default=list(train_step.GENERATORS)
+    )
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="default: 16 64 (--quick: 2)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations (compilation happens in them)")
@@ -452,8 +235,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def machine(device: torch.device, source: str) -> dict[str, str]:
-    """bench.py's machine table, plus what decides GPU numbers: CUDA, fp32 math, compile path, the util source."""
-    info = bench.machine_info(device)
+    """:func:`common.machine_info`, plus what decides GPU numbers: CUDA, fp32 math, compile path, the util source."""
+    info = common.machine_info(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info["GPU"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs"
@@ -473,13 +256,13 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> dic
     The budget counts from ``started`` (``perf_counter`` seconds; the script passes its import time), else from now.
     """
     args = parse_args(argv)
-    device = bench.resolve_device(args.device)
+    device = common.resolve_device(args.device)
     args.device = device.type
     source, reader = utilization_reader(device)
     budget = Budget(args.budget_s, start=started)
     plan_ = plan(args.generators, args.batch_sizes, args.num_workers)
     results: dict[Row, dict] = {}
-    command = " ".join(["python -m benchmarks.gpu_bench", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m benchmarks.gpu", *(sys.argv[1:] if argv is None else argv)])
     state = {
         "args": vars(args) | {"output": str(args.output)},
         "machine": machine(device, source),
@@ -513,7 +296,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> dic
     watchdog.start()
     try:
         with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
-            bench.quiet_lightning()
+            common.quiet_lightning()
             for row in plan_:
                 if isinstance(row, TrainRow) and row.mode.compile and device.type == "cpu" and not args.compile_on_cpu:
                     results[row] = {"skipped": "skipped: torch.compile on a CPU (--compile-on-cpu runs it)"}

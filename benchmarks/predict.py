@@ -1,7 +1,7 @@
 """Photos per second of `colorize predict` over a folder of full-resolution photos, and what bf16 costs in colour.
 
-    python -m benchmarks.predict_bench                         # 24 sample photos, UNet and ResNet18 UNet
-    python -m benchmarks.predict_bench --checkpoint runs/sample/advanced/checkpoints/last.ckpt
+    python -m benchmarks.predict                         # 24 sample photos, UNet and ResNet18 UNet
+    python -m benchmarks.predict --checkpoint runs/sample/advanced/checkpoints/last.ckpt
 
 Four ways to colorize the same photos, each through :mod:`colorize.inference.full_resolution`:
 
@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 from kornia.color import rgb_to_lab  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.bench import publish, table  # noqa: E402
+from benchmarks.common import publish, table  # noqa: E402
 from colorize.data.dataset import PredictPhotoDataset  # noqa: E402
 from colorize.data.images import find_images  # noqa: E402
 from colorize.inference.full_resolution import bf16_is_used, colorize_image, colorize_images  # noqa: E402
@@ -195,7 +195,7 @@ def render(results: dict[str, dict], header: str = "") -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.predict_bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.predict", description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=24, help="photos from data/sample (default 24)")
     parser.add_argument("--image-size", type=int, default=256, help="the training size of the random-init generators")
     parser.add_argument("--batch-size", type=int, default=8, help="photos per predict batch (data.predict_batch_size)")
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict]:
         for name, (net, size) in generators.items()
     }
     megapixels = sum(p.shape[-1] * p.shape[-2] for p in photos) / len(photos) / 1e6
-    command = " ".join(["python -m benchmarks.predict_bench", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m benchmarks.predict", *(sys.argv[1:] if argv is None else argv)])
     header = (
         f"{len(photos)} photos ({megapixels:.2f} MP on average), batch size {args.batch_size}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average at the end "

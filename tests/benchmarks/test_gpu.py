@@ -8,15 +8,13 @@ with the fastest training row, and a row the budget cannot fit is skipped rather
 import importlib
 import importlib.util
 import math
-import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GENERATORS = ["UNet", "ResNet18 UNet"]
 CONFIGURATIONS = ["fp32", "bf16 + channels_last", "bf16 + channels_last + torch.compile"]
 TRAIN_HEADER = [
@@ -53,7 +51,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def gpu_bench():
+def gpu():
     # benchmarks/ is not part of the installed package: import it as a package from its folder.
     if "benchmarks" not in sys.modules:
         folder = REPO / "benchmarks"
@@ -63,7 +61,7 @@ def gpu_bench():
         package = importlib.util.module_from_spec(spec)
         sys.modules["benchmarks"] = package
         spec.loader.exec_module(package)
-    return importlib.import_module("benchmarks.gpu_bench")
+    return importlib.import_module("benchmarks.gpu")
 
 
 def sections(report: str) -> dict[str, list[list[str]]]:
@@ -87,15 +85,15 @@ def number(cell: str) -> float:
     return value
 
 
-def run(gpu_bench, tmp_path, *args: str) -> tuple[dict, dict[str, list[list[str]]]]:
+def run(gpu, tmp_path, *args: str) -> tuple[dict, dict[str, list[list[str]]]]:
     output = tmp_path / "gpu.md"
-    state = gpu_bench.main(["--quick", "--device", "cpu", "--output", str(output), *args])
+    state = gpu.main(["--quick", "--device", "cpu", "--output", str(output), *args])
     return state, sections(output.read_text())
 
 
 @pytest.fixture(scope="module")
-def quick(gpu_bench, one_thread, tmp_path_factory):
-    return run(gpu_bench, tmp_path_factory.mktemp("gpu_bench"), "--batch-sizes", "2", "4")
+def quick(gpu, one_thread, tmp_path_factory):
+    return run(gpu, tmp_path_factory.mktemp("gpu"), "--batch-sizes", "2", "4")
 
 
 @pytest.mark.slow
@@ -158,8 +156,8 @@ def test_loader_is_compared_with_the_fastest_training_row(quick):
 
 
 @pytest.mark.slow
-def test_zero_budget_skips_every_row(gpu_bench, one_thread, tmp_path):
-    state, found = run(gpu_bench, tmp_path, "--budget-s", "0")
+def test_zero_budget_skips_every_row(gpu, one_thread, tmp_path):
+    state, found = run(gpu, tmp_path, "--budget-s", "0")
     assert not any("images_per_s" in result for result in state["results"].values())
     train = found["Training throughput"][1:]
     assert len(train) == 6 and all(row[3] == "—" for row in train)
@@ -169,18 +167,18 @@ def test_zero_budget_skips_every_row(gpu_bench, one_thread, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_row_whose_estimate_does_not_fit_is_skipped(gpu_bench, one_thread, tmp_path, monkeypatch):
+def test_a_row_whose_estimate_does_not_fit_is_skipped(gpu, one_thread, tmp_path, monkeypatch):
     # The loader is planned after the eager rows: with an estimate far past the budget it alone is skipped.
-    monkeypatch.setitem(gpu_bench.PRIOR_S, "loader", 1e6)
-    _, found = run(gpu_bench, tmp_path, "--budget-s", "300", "--generators", "UNet")
+    monkeypatch.setitem(gpu.PRIOR_S, "loader", 1e6)
+    _, found = run(gpu, tmp_path, "--budget-s", "300", "--generators", "UNet")
     eager = [row for row in found["Training throughput"][1:] if not row[2].endswith("torch.compile")]
     assert len(eager) == 2 and all(number(row[3]) for row in eager)
     loader = found["Loader alone vs training"][1]
     assert loader[2] == "—" and loader[-1].startswith("skipped: budget (needs ~1000000 s")
 
 
-def test_plan_puts_the_expensive_rows_last(gpu_bench):
-    rows = gpu_bench.plan(GENERATORS, [16, 64], [2, 8])
+def test_plan_puts_the_expensive_rows_last(gpu):
+    rows = gpu.plan(GENERATORS, [16, 64], [2, 8])
     kinds = [row.kind for row in rows]
     assert kinds == ["train"] * 8 + ["loader"] * 2 + ["compile"] * 4
     assert [row.batch for row in rows[:8]] == [16] * 4 + [64] * 4  # the paper's batch first
@@ -190,9 +188,9 @@ def test_plan_puts_the_expensive_rows_last(gpu_bench):
     assert all(row.batch == 64 for row in rows if row.kind == "loader")
 
 
-def test_budget_estimates_a_row_from_the_last_row_like_it(gpu_bench):
+def test_budget_estimates_a_row_from_the_last_row_like_it(gpu):
     now = [0.0]
-    budget = gpu_bench.Budget(30.0, margin=1.5, clock=lambda: now[0])
+    budget = gpu.Budget(30.0, margin=1.5, clock=lambda: now[0])
     assert budget.fits("train", 10.0) and not budget.fits("compile UNet", 100.0)
     now[0] = 4.0
     budget.record("train", 4.0)
@@ -203,9 +201,9 @@ def test_budget_estimates_a_row_from_the_last_row_like_it(gpu_bench):
     assert not budget.fits("train", 10.0) and budget.fits("loader", 5.0)
 
 
-def test_a_compilation_is_estimated_from_the_same_generator(gpu_bench):
-    rows = [row for row in gpu_bench.plan(GENERATORS, [16, 64], [2]) if row.kind == "compile"]
-    budget = gpu_bench.Budget(1000.0, margin=1.0, clock=lambda: 0.0)
+def test_a_compilation_is_estimated_from_the_same_generator(gpu):
+    rows = [row for row in gpu.plan(GENERATORS, [16, 64], [2]) if row.kind == "compile"]
+    budget = gpu.Budget(1000.0, margin=1.0, clock=lambda: 0.0)
     budget.record(rows[0].alike, 40.0)  # UNet, batch 16
     estimates = {(r.generator, r.batch): budget.estimate(r.alike, 120.0) for r in rows}
     assert estimates == {
@@ -214,31 +212,3 @@ def test_a_compilation_is_estimated_from_the_same_generator(gpu_bench):
         ("UNet", 64): 40.0,
         ("ResNet18 UNet", 64): 120.0,
     }
-
-
-def test_nvidia_smi_is_read_for_the_visible_gpu(gpu_bench, tmp_path, monkeypatch):
-    # A stand-in nvidia-smi that answers "<4 then the -i index>, 1234": which GPU was asked for shows in the reply.
-    smi = tmp_path / "nvidia-smi"
-    smi.write_text('#!/bin/sh\nfor a; do last=$a; done\necho "4$last, 1234"\n')
-    smi.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    source, read = gpu_bench.utilization_reader(torch.device("cuda", 1))
-    assert source == "nvidia-smi" and read() == (45.0, 1234.0)  # torch's cuda:1 is the machine's GPU 5
-    assert gpu_bench.utilization_reader(torch.device("cpu")) == ("n/a (no CUDA device)", None)
-
-
-def test_sampler_averages_what_it_read_in_its_window(gpu_bench):
-    readings = iter([(10.0, 100.0), (30.0, None)] + [(50.0, 300.0)] * 1000)
-    sampler = gpu_bench.UtilizationSampler(lambda: next(readings), interval=0.01)
-    sampler.start()
-    while len(sampler.samples) < 3:
-        time.sleep(0.01)
-    sampler.stop()
-    count = len(sampler.samples)
-    time.sleep(0.05)
-    assert len(sampler.samples) == count  # stopped means stopped
-    utilization = [u for u, _ in sampler.samples]
-    assert sampler.mean_utilization() == pytest.approx(sum(utilization) / count)
-    assert sampler.max_memory() == 300.0  # a reading without memory (NVML) is left out, not taken as 0
-    assert gpu_bench.UtilizationSampler(None).mean_utilization() is None

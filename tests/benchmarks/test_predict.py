@@ -1,4 +1,4 @@
-"""benchmarks/predict_bench.py at tiny sizes: its table's shape, and batched fp32 == one at a time."""
+"""benchmarks/predict.py at tiny sizes: its table's shape, and batched fp32 == one at a time."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 from tiny_runs import colourful_unet
 
-from benchmarks import predict_bench
-from benchmarks.predict_bench import PATHS, measure, render, sample_photos, synthetic_photos
+from benchmarks import predict
+from benchmarks.predict import PATHS, measure, render, sample_photos, synthetic_photos
 
 SIZES = [(40, 56), (36, 50), (56, 40)]  # the first two share a working size at 16 px, stride 4
 
@@ -47,9 +47,9 @@ def test_sample_photos_take_from_each_folder_in_turn_and_skip_bad_files(tmp_path
 
 
 def test_main_prints_both_tables_for_every_generator(monkeypatch, capsys):
-    monkeypatch.setattr(predict_bench, "SYNTHETIC_SIZES", SIZES)
-    monkeypatch.setattr(predict_bench, "GENERATORS", {"UNet": lambda: colourful_unet(base_width=4)})
-    results = predict_bench.main(["--synthetic", "--photos", "3", "--image-size", "16", "--repeats", "1"])
+    monkeypatch.setattr(predict, "SYNTHETIC_SIZES", SIZES)
+    monkeypatch.setattr(predict, "GENERATORS", {"UNet": lambda: colourful_unet(base_width=4)})
+    results = predict.main(["--synthetic", "--photos", "3", "--image-size", "16", "--repeats", "1"])
     out = capsys.readouterr().out
     assert list(results) == ["UNet (random init)"]
     assert out.startswith("3 photos") and out.count("| UNet (random init) |") == 2
