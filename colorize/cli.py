@@ -111,7 +111,8 @@ def standalone_arguments(argv: list[str]) -> list[str]:
     if path is None or not path.is_file():
         return argv
     from colorize.inference.colorizer import read_checkpoint
-    from colorize.inference.export import check_trusted, is_export, offline_spec, read_export_config
+    from colorize.inference.export import check_trusted, is_export, read_export_config
+    from colorize.inference.trust import offline_spec
 
     try:
         if is_export(path):
@@ -123,7 +124,7 @@ def standalone_arguments(argv: list[str]) -> list[str]:
             data = {"image_size": config.get("image_size")}
             argv = [*_without_option(argv, "--ckpt_path"), f"--generator_export={path}"]
         else:
-            described = read_checkpoint(path)
+            described = read_checkpoint(path)  # refuses specs naming anything but colorize's classes
             if described["generator"] is None:
                 return argv  # a checkpoint made outside the CLI: its configs must be given
             model = {k: v for k, v in described["model"].items() if k in CHECKPOINT_MODEL_OPTIONS}
@@ -214,6 +215,20 @@ class ColorizeCLI(LightningCLI):
             }
         )
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI parses a --ckpt_path's hyperparameters into the config, which imports every
+        # class path they name: refuse a checkpoint naming anything but colorize's classes first.
+        subcommand = self.config.get("subcommand")
+        value = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if value and Path(value).is_file():
+            from colorize.inference.colorizer import check_checkpoint
+
+            try:
+                check_checkpoint(value)
+            except (FileNotFoundError, ValueError) as error:
+                raise SystemExit(f"colorize {subcommand}: {error}") from None
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
         if trainer.strategy == "ddp":
@@ -282,6 +297,8 @@ class ColorizeCLI(LightningCLI):
                     )
                 value = str(path)
             kwargs["ckpt_path"] = used = value
+        # A checkpoint is a pickle: never unpickle more than tensors and plain data.
+        kwargs["weights_only"] = True
         for callback in self.trainer.callbacks:
             if isinstance(callback, EvaluationReport):
                 callback.checkpoint_path = str(used)
@@ -289,6 +306,7 @@ class ColorizeCLI(LightningCLI):
     def before_fit(self) -> None:
         if self.config.fit.get("generator_export"):
             raise SystemExit("colorize fit: a generator export cannot be resumed (it has no optimizer state)")
+        self.config_init["fit"]["weights_only"] = True  # a resumed checkpoint is a pickle: tensors and data only
         self._validate()
 
     def before_validate(self) -> None:
