@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from colorize.color import rgb_to_normalized_lab  # noqa: E402
 from colorize.data.datamodule import ColorizationDataModule  # noqa: E402
 from colorize.data.dataset import PhotoDataset, _to_tensor  # noqa: E402
-from colorize.data.images import find_images, load_rgb  # noqa: E402
+from colorize.data.images import PHOTO_FORMATS, find_images, load_rgb  # noqa: E402
 from colorize.inference.full_resolution import colorize_image, working_size  # noqa: E402
 from colorize.models.patchgan import PatchGAN  # noqa: E402
 from colorize.models.resnet_unet import ResNetUNet  # noqa: E402
@@ -185,7 +185,7 @@ def photo_of_size(width: int, height: int, scratch: Path) -> torch.Tensor:
     """A uint8 ``(3, height, width)`` photo: a sample photo of exactly that size if there is one."""
     if SAMPLE_DIR.is_dir():
         for path in find_images(SAMPLE_DIR):
-            with Image.open(path) as image:
+            with Image.open(path, formats=PHOTO_FORMATS) as image:
                 if image.size == (width, height):
                     return _to_tensor(load_rgb(path))
     image = load_rgb(photo_paths(1, scratch)[0][0]).resize((width, height), Image.Resampling.BICUBIC)
@@ -208,7 +208,7 @@ class ReferenceLabDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         from skimage.color import rgb2lab
 
-        image = Image.open(self.paths[index]).convert("RGB")
+        image = Image.open(self.paths[index], formats=PHOTO_FORMATS).convert("RGB")
         image = image.resize((self.image_size, self.image_size), Image.Resampling.BICUBIC)
         lab = torch.from_numpy(rgb2lab(np.asarray(image)).astype("float32")).permute(2, 0, 1)
         return {"L": lab[[0]] / 50.0 - 1.0, "ab": lab[[1, 2]] / 110.0}

@@ -5,6 +5,7 @@
     colorize test --config advanced.yaml                # default checkpoint: the run's last (the paper's)
     colorize predict --config advanced.yaml --input old_photos/ --output colorized/
     colorize predict --ckpt_path runs/advanced/checkpoints/last.ckpt --input old/ --output new/   # no config
+    colorize predict ... --overwrite                    # replace outputs that exist (refused otherwise)
     colorize export runs/advanced/checkpoints/last.ckpt advanced.safetensors   # generator only, no pickle
     colorize data sample data/sample                    # the offline sample photo set
     colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
@@ -151,6 +152,9 @@ def _rewrite_names(argv: list[str]) -> list[str]:
     it = iter(argv)
     for arg in it:
         name, eq, value = arg.partition("=")
+        if arg == "--overwrite":  # a flag: predict may replace outputs that exist before the run
+            out.append("--prediction.overwrite=true")
+            continue
         if name in PREDICT_SHORTCUTS:
             name = PREDICT_SHORTCUTS[name]
             arg = f"{name}={value}" if eq else name
@@ -322,6 +326,12 @@ class ColorizeCLI(LightningCLI):
         if not self.datamodule.hparams.predict_path:
             raise SystemExit("colorize predict: say what to colorize with --input PHOTO_OR_FOLDER")
         self._default_checkpoint("predict")
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, ColorizedPhotoWriter):
+                try:  # before the model runs: a refusal costs nothing and writes nothing
+                    callback.refuse_existing(self.datamodule._predict_paths())
+                except (FileExistsError, FileNotFoundError, ValueError) as error:
+                    raise SystemExit(f"colorize predict: {error}") from None
         # Full-resolution photos are written as they come; keeping them all in memory helps nobody.
         self.config_init["predict"]["return_predictions"] = False
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorize.data.images import UnreadableImageError, has_color, load_rgb
+from colorize.data.images import PHOTO_FORMATS, UnreadableImageError, has_color, load_rgb
 
 __all__ = ["Photo", "PhotoStore", "UploadLimits", "UploadRejected", "display_name"]
 
@@ -188,7 +188,7 @@ class PhotoStore:
         too_many = f"photos may have at most {self.limits.max_pixels / 1e6:g} megapixels"
         try:
             # open() reads only the header: the size is known before a byte of pixels is decoded.
-            with Image.open(path) as image:
+            with Image.open(path, formats=PHOTO_FORMATS) as image:
                 width, height = image.size
         except Image.DecompressionBombError as err:
             raise UploadRejected(f"{name}: far too many pixels ({err}); {too_many}", 413) from err
