@@ -10,8 +10,9 @@ path and init args of its generator and the datamodule's image size; an export
 (:mod:`colorize.inference.trust`) are built from either, checked before anything is imported.
 
 Prefer the export for files from elsewhere: a checkpoint is read with
-``torch.load(weights_only=True)``, which refuses arbitrary objects, but it is still a
-pickle, and Lightning's own ``load_from_checkpoint`` unpickles fully.
+``torch.load(weights_only=True)``, which refuses arbitrary objects (as does
+``ColorizationGAN.load_from_checkpoint``, after the same class check), but it is still a
+pickle, which any other reader may unpickle fully.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def load_colorizer(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: naming ``path`` if it does not exist.
-        ValueError: naming ``path`` if it is neither, names a class outside ``colorize.models``,
+        ValueError: naming ``path`` if it is neither, names anything but colorize's own classes,
             or its weights do not fit (or, for an export, do not match their digest).
     """
     path = Path(path).expanduser()

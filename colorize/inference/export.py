@@ -1,8 +1,8 @@
 """The generator alone, in a file that a stranger can load without running their code.
 
-A Lightning ``.ckpt`` is a pickle: loading one with ``torch.load(weights_only=False)`` (as
-Lightning does) can execute any code its author put in it, and it carries the discriminator
-and both optimizers' state, which nobody needs to colorize a photo. The export holds only
+A Lightning ``.ckpt`` is a pickle: colorize reads it with ``torch.load(weights_only=True)``, but
+a pickle read any other way can execute any code its author put in it, and it carries the
+discriminator and both optimizers' state, which nobody needs to colorize a photo. The export holds only
 what colorizing needs:
 
 - the generator's weights as safetensors (tensors and a JSON header, no code by design);

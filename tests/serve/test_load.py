@@ -162,6 +162,7 @@ def test_a_burst_is_bounded_answered_and_leaves_nothing(serve_in_thread, fake_co
             "slowest page/picture answer (s)": max(page_times),
             "slowest burst answer (s)": max(seconds for _, seconds in answers),
             "peak memory growth (MB)": (max(peak) - baseline) / 1e6,
+            "peak memory of the test process (MB)": max(peak) / 1e6,
             "jobs computed": jobs.computed,
         }
         print("\nload test:", figures)
