@@ -15,7 +15,7 @@ from PIL import Image
 
 from benchmarks.common import REPO, SAMPLE_DIR
 from colorize.data.dataset import _to_tensor
-from colorize.data.images import find_images, load_rgb
+from colorize.data.images import PHOTO_FORMATS, find_images, load_rgb
 
 
 def synthesize_photos(folder: Path, count: int, size: tuple[int, int] = (320, 240)) -> list[Path]:
@@ -52,7 +52,7 @@ def photo_of_size(width: int, height: int, scratch: Path) -> torch.Tensor:
     """A uint8 ``(3, height, width)`` photo: a sample photo of exactly that size if there is one."""
     if SAMPLE_DIR.is_dir():
         for path in find_images(SAMPLE_DIR):
-            with Image.open(path) as image:
+            with Image.open(path, formats=PHOTO_FORMATS) as image:
                 if image.size == (width, height):
                     return _to_tensor(load_rgb(path))
     image = load_rgb(photo_paths(1, scratch)[0][0]).resize((width, height), Image.Resampling.BICUBIC)

@@ -38,7 +38,7 @@ from benchmarks.train_step import BF16_CL, BF16_CL_COMPILE, FP32, make_module, m
 from colorize.color import rgb_to_normalized_lab
 from colorize.data.datamodule import ColorizationDataModule
 from colorize.data.dataset import PhotoDataset
-from colorize.data.images import load_rgb
+from colorize.data.images import PHOTO_FORMATS, load_rgb
 
 
 class ReferenceLabDataset(Dataset):
@@ -54,7 +54,7 @@ class ReferenceLabDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         from skimage.color import rgb2lab
 
-        image = Image.open(self.paths[index]).convert("RGB")
+        image = Image.open(self.paths[index], formats=PHOTO_FORMATS).convert("RGB")
         image = image.resize((self.image_size, self.image_size), Image.Resampling.BICUBIC)
         lab = torch.from_numpy(rgb2lab(np.asarray(image)).astype("float32")).permute(2, 0, 1)
         return {"L": lab[[0]] / 50.0 - 1.0, "ab": lab[[1, 2]] / 110.0}

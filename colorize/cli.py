@@ -5,6 +5,7 @@
     colorize test --config advanced.yaml                # default checkpoint: the run's last (the paper's)
     colorize predict --config advanced.yaml --input old_photos/ --output colorized/
     colorize predict --ckpt_path runs/advanced/checkpoints/last.ckpt --input old/ --output new/   # no config
+    colorize predict ... --overwrite                    # replace outputs that exist (refused otherwise)
     colorize export runs/advanced/checkpoints/last.ckpt advanced.safetensors   # generator only, no pickle
     colorize data sample data/sample                    # the offline sample photo set
     colorize compare runs/vanilla runs/advanced         # the paper's table from several runs
@@ -111,7 +112,8 @@ def standalone_arguments(argv: list[str]) -> list[str]:
     if path is None or not path.is_file():
         return argv
     from colorize.inference.colorizer import read_checkpoint
-    from colorize.inference.export import check_trusted, is_export, offline_spec, read_export_config
+    from colorize.inference.export import check_trusted, is_export, read_export_config
+    from colorize.inference.trust import offline_spec
 
     try:
         if is_export(path):
@@ -123,7 +125,7 @@ def standalone_arguments(argv: list[str]) -> list[str]:
             data = {"image_size": config.get("image_size")}
             argv = [*_without_option(argv, "--ckpt_path"), f"--generator_export={path}"]
         else:
-            described = read_checkpoint(path)
+            described = read_checkpoint(path)  # refuses specs naming anything but colorize's classes
             if described["generator"] is None:
                 return argv  # a checkpoint made outside the CLI: its configs must be given
             model = {k: v for k, v in described["model"].items() if k in CHECKPOINT_MODEL_OPTIONS}
@@ -150,6 +152,9 @@ def _rewrite_names(argv: list[str]) -> list[str]:
     it = iter(argv)
     for arg in it:
         name, eq, value = arg.partition("=")
+        if arg == "--overwrite":  # a flag: predict may replace outputs that exist before the run
+            out.append("--prediction.overwrite=true")
+            continue
         if name in PREDICT_SHORTCUTS:
             name = PREDICT_SHORTCUTS[name]
             arg = f"{name}={value}" if eq else name
@@ -213,6 +218,20 @@ class ColorizeCLI(LightningCLI):
                 "trainer.logger": {"class_path": f"{ColorizeWandbLogger.__module__}.{ColorizeWandbLogger.__name__}"},
             }
         )
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI parses a --ckpt_path's hyperparameters into the config, which imports every
+        # class path they name: refuse a checkpoint naming anything but colorize's classes first.
+        subcommand = self.config.get("subcommand")
+        value = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if value and Path(value).is_file():
+            from colorize.inference.colorizer import check_checkpoint
+
+            try:
+                check_checkpoint(value)
+            except (FileNotFoundError, ValueError) as error:
+                raise SystemExit(f"colorize {subcommand}: {error}") from None
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
@@ -282,6 +301,8 @@ class ColorizeCLI(LightningCLI):
                     )
                 value = str(path)
             kwargs["ckpt_path"] = used = value
+        # A checkpoint is a pickle: never unpickle more than tensors and plain data.
+        kwargs["weights_only"] = True
         for callback in self.trainer.callbacks:
             if isinstance(callback, EvaluationReport):
                 callback.checkpoint_path = str(used)
@@ -289,6 +310,7 @@ class ColorizeCLI(LightningCLI):
     def before_fit(self) -> None:
         if self.config.fit.get("generator_export"):
             raise SystemExit("colorize fit: a generator export cannot be resumed (it has no optimizer state)")
+        self.config_init["fit"]["weights_only"] = True  # a resumed checkpoint is a pickle: tensors and data only
         self._validate()
 
     def before_validate(self) -> None:
@@ -304,6 +326,12 @@ class ColorizeCLI(LightningCLI):
         if not self.datamodule.hparams.predict_path:
             raise SystemExit("colorize predict: say what to colorize with --input PHOTO_OR_FOLDER")
         self._default_checkpoint("predict")
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, ColorizedPhotoWriter):
+                try:  # before the model runs: a refusal costs nothing and writes nothing
+                    callback.refuse_existing(self.datamodule._predict_paths())
+                except (FileExistsError, FileNotFoundError, ValueError) as error:
+                    raise SystemExit(f"colorize predict: {error}") from None
         # Full-resolution photos are written as they come; keeping them all in memory helps nobody.
         self.config_init["predict"]["return_predictions"] = False
 

@@ -163,7 +163,7 @@ def test_export_predicts_like_the_checkpoint_and_a_tampered_one_is_refused(tiny_
     save_file(weights, tmp_path / "evil.safetensors", metadata={"colorize": json.dumps(evil)})
     changed = {k: v + 1 if v.is_floating_point() else v for k, v in weights.items()}
     save_file(changed, tmp_path / "changed.safetensors", metadata={"colorize": json.dumps(config)})
-    for name, message in (("evil", "refusing to build 'os.system'"), ("changed", "do not match the digest")):
+    for name, message in (("evil", "refusing .*'os.system'"), ("changed", "do not match the digest")):
         with pytest.raises(SystemExit, match=message):
             run_cli(
                 [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from colorize.data.colorfulness import colorfulness
 
@@ -21,6 +21,17 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """Lower-case suffixes of the files :func:`find_images` picks up (matched case-insensitively)."""
+
+PHOTO_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")
+"""The Pillow formats colorize decodes (those of :data:`IMAGE_SUFFIXES`), passed to every ``Image.open``.
+
+Pillow detects a format from the content, not the name, and knows dozens: an EPS renamed
+``.jpg`` would be handed to Ghostscript (no timeout, a history of sandbox escapes). Anything
+else is refused like a corrupt file. (A phone's multi-picture JPEG opens as JPEG.)
+"""
+
+SAMPLE_FORMATS: tuple[str, ...] = (*PHOTO_FORMATS, "GIF")
+"""What the sample builder (:mod:`colorize.data.sample`) decodes: some of its packages ship GIF photos."""
 
 GRAY_LEVEL_TOLERANCE = 2
 """Max |R-G|, |G-B|, |R-B| (in 0-255 levels) of a pixel that still counts as gray: JPEG chroma noise."""
@@ -131,16 +142,23 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     if size == 0:
         raise UnreadableImageError(path, "empty file (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=PHOTO_FORMATS) as image:
             # open() only reads the header; load() decodes, and raises on truncated data.
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
     # PIL's decoders raise a zoo of exception types on bad input (OSError, SyntaxError,
     # struct.error, IndexError, DecompressionBombError, ...): all mean "not a usable image".
+    except UnidentifiedImageError as err:
+        raise UnreadableImageError(path, not_a_photo_format()) from err
     except Exception as err:
         reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         raise UnreadableImageError(path, reason) from err
+
+
+def not_a_photo_format() -> str:
+    """Why a file in another format (or none) is refused: the formats that are read."""
+    return f"not a photo in a format colorize reads ({', '.join(PHOTO_FORMATS)})"
 
 
 def has_color(rgb: torch.Tensor) -> bool:

@@ -35,6 +35,7 @@ import torch
 from PIL import Image
 
 from colorize.data.colorfulness import colorfulness
+from colorize.data.images import SAMPLE_FORMATS
 from colorize.data.sample_sources import (
     DEFAULT_CACHE_DIR,
     PACKAGES,
@@ -144,7 +145,7 @@ def _decode(data: bytes) -> tuple[Image.Image, Image.Image]:
     White, not the stored RGB under alpha 0, which is undefined (often black) and would leave
     fake edges; GCompris shows its cut-outs on light backgrounds.
     """
-    image = Image.open(io.BytesIO(data))
+    image = Image.open(io.BytesIO(data), formats=SAMPLE_FORMATS)  # never EPS & co., whatever the name
     image.load()  # first frame only for GIF/animated WebP; raises here on truncated data
     frame = image
     if frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in frame.info:

@@ -6,12 +6,13 @@
 
 Both files describe themselves: a checkpoint written by ``colorize fit`` holds the class
 path and init args of its generator and the datamodule's image size; an export
-(:mod:`colorize.inference.export`) holds them in its JSON header. Only classes under
-``colorize.models`` are built from either.
+(:mod:`colorize.inference.export`) holds them in its JSON header. Only colorize's own classes
+(:mod:`colorize.inference.trust`) are built from either, checked before anything is imported.
 
 Prefer the export for files from elsewhere: a checkpoint is read with
-``torch.load(weights_only=True)``, which refuses arbitrary objects, but it is still a
-pickle, and Lightning's own ``load_from_checkpoint`` unpickles fully.
+``torch.load(weights_only=True)``, which refuses arbitrary objects (as does
+``ColorizationGAN.load_from_checkpoint``, after the same class check), but it is still a
+pickle, which any other reader may unpickle fully.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ import torch
 from torch import nn
 
 from colorize.inference.export import build_module, is_export, read_export, write_export
+from colorize.inference.trust import check_model_hparams, check_plain
 from colorize.models.mirror_average import colorizing_network
 
 __all__ = [
     "Colorizer",
     "checkpoint_summary",
+    "check_checkpoint",
     "export_checkpoint",
     "export_colorizer",
     "load_colorizer",
@@ -143,6 +146,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     checkpoint = _load_checkpoint(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    _check_described(checkpoint, path)
     model = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
     data = {k: v for k, v in (checkpoint.get("datamodule_hyper_parameters") or {}).items() if not k.startswith("_")}
     spec = model.get("generator")
@@ -154,6 +158,33 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "step": checkpoint.get("global_step"),
         "state_dict": checkpoint["state_dict"],
     }
+
+
+def _check_described(checkpoint: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose hyperparameters name anything but colorize's classes (see trust)."""
+    where = f"checkpoint {path}"
+    check_model_hparams(checkpoint.get("hyper_parameters") or {}, where)
+    data = checkpoint.get("datamodule_hyper_parameters") or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: refusing datamodule_hyper_parameters of type {type(data).__name__}")
+    for key, value in data.items():
+        check_plain(value, where, f"data.{key}")
+
+
+def check_checkpoint(path: str | os.PathLike) -> None:
+    """Refuse, before anything parses it, a checkpoint that names anything but colorize's classes.
+
+    What LightningCLI (``--ckpt_path``) and ``load_from_checkpoint`` would import and build from
+    its hyperparameters is checked here on the ``weights_only`` read.
+
+    Raises:
+        FileNotFoundError, ValueError: one line naming the file (and the refused value).
+    """
+    path = Path(path)
+    checkpoint = _load_checkpoint(path)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path} is not a Lightning checkpoint")
+    _check_described(checkpoint, path)
 
 
 def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
@@ -223,7 +254,7 @@ def load_colorizer(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: naming ``path`` if it does not exist.
-        ValueError: naming ``path`` if it is neither, names a class outside ``colorize.models``,
+        ValueError: naming ``path`` if it is neither, names anything but colorize's own classes,
             or its weights do not fit (or, for an export, do not match their digest).
     """
     path = Path(path).expanduser()

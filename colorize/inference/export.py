@@ -1,8 +1,8 @@
 """The generator alone, in a file that a stranger can load without running their code.
 
-A Lightning ``.ckpt`` is a pickle: loading one with ``torch.load(weights_only=False)`` (as
-Lightning does) can execute any code its author put in it, and it carries the discriminator
-and both optimizers' state, which nobody needs to colorize a photo. The export holds only
+A Lightning ``.ckpt`` is a pickle: colorize reads it with ``torch.load(weights_only=True)``, but
+a pickle read any other way can execute any code its author put in it, and it carries the
+discriminator and both optimizers' state, which nobody needs to colorize a photo. The export holds only
 what colorizing needs:
 
 - the generator's weights as safetensors (tensors and a JSON header, no code by design);
@@ -12,9 +12,10 @@ what colorizing needs:
 - a SHA-256 of the weights, so a file changed after export is refused rather than
   silently loaded.
 
-Building the network from ``class_path`` imports a class and calls it, so only classes
-under :data:`TRUSTED_PREFIXES` (``colorize.models.*``) are built; any other class path, in
-the config or nested in its init args, is refused before anything is imported.
+Building the network from ``class_path`` imports a class and calls it, so only colorize's own
+classes (:data:`colorize.inference.trust.CLASSES`, by exact name) are built; any other class
+path, string or weight source, in the config or nested in its init args, is refused before
+anything is imported (:func:`colorize.inference.trust.check_spec`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ import torch
 from torch import nn
 
 from colorize.atomic import atomic_open
+from colorize.inference.trust import check_spec, offline_spec
 
 __all__ = [
     "EXPORT_FORMAT",
-    "TRUSTED_PREFIXES",
     "build_module",
     "check_trusted",
     "is_export",
@@ -49,8 +50,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "colorize.generator/1"
 METADATA_KEY = "colorize"
-#: Packages whose classes an export (or a checkpoint's generator spec) may name.
-TRUSTED_PREFIXES = ("colorize.models.",)
 # safetensors files start with an 8-byte little-endian header length, then a JSON header.
 _MAX_HEADER = 100 * 1024 * 1024
 
@@ -60,48 +59,16 @@ def is_export(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ".safetensors"
 
 
-def check_trusted(spec: Any, where: str, trusted: tuple[str, ...] = TRUSTED_PREFIXES) -> None:
-    """Refuse any ``class_path`` in ``spec`` (searched recursively) outside ``trusted``.
+def check_trusted(spec: Any, where: str) -> None:
+    """Refuse ``spec`` unless it builds only colorize's own classes (:func:`colorize.inference.trust.check_spec`).
 
     Raises:
-        ValueError: naming ``where`` and the class path.
+        ValueError: one line naming ``where`` and the refused value.
     """
-    if isinstance(spec, Mapping):
-        class_path = spec.get("class_path")
-        if class_path is not None:
-            if not isinstance(class_path, str) or not class_path.startswith(trusted):
-                raise ValueError(
-                    f"{where}: refusing to build {class_path!r}: only classes under {', '.join(trusted)} are built "
-                    "from a shared file (building a class runs its code)"
-                )
-        for value in spec.values():
-            check_trusted(value, where, trusted)
-    elif isinstance(spec, (list, tuple)):
-        for value in spec:
-            check_trusted(value, where, trusted)
+    check_spec(spec, where, "generator")
 
 
-def _offline_init_args(init_args: Mapping[str, Any]) -> dict[str, Any]:
-    """The init args with ``pretrained*`` and ``weights`` switched off: the trained weights come from the file.
-
-    Never the network (``pretrained``), nor an installed weights package (ResNetUNet's
-    ``weights``), which a colleague loading the checkpoint may not have.
-    """
-    out = dict(init_args)
-    for key, value in init_args.items():
-        if key.startswith("pretrained") or key == "weights":
-            out[key] = False if isinstance(value, bool) else None
-    return out
-
-
-def offline_spec(spec: Any, where: str) -> dict[str, Any]:
-    """A copy of ``{"class_path", "init_args"}`` with ``pretrained*`` off; ValueError naming ``where`` if malformed."""
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
-        raise ValueError(f"{where}: a module spec must be {{'class_path': ..., 'init_args': {{...}}}}, got {spec!r}")
-    return {"class_path": spec["class_path"], "init_args": _offline_init_args(spec.get("init_args") or {})}
-
-
-def build_module(spec: Mapping[str, Any], where: str, trusted: tuple[str, ...] = TRUSTED_PREFIXES) -> nn.Module:
+def build_module(spec: Mapping[str, Any], where: str) -> nn.Module:
     """An ``nn.Module`` from ``{"class_path": ..., "init_args": {...}}``, as LightningCLI would build it.
 
     jsonargparse does the building, so init args of any type the class declares (tuples,
@@ -109,10 +76,10 @@ def build_module(spec: Mapping[str, Any], where: str, trusted: tuple[str, ...] =
     options (``pretrained*``) are switched off: the caller loads the trained weights.
 
     Raises:
-        ValueError: naming ``where``, if a class is not trusted or the spec does not build.
+        ValueError: naming ``where``, if the spec names anything but colorize's classes or does not build.
     """
+    check_trusted(spec, where)  # on the raw spec: parsing a class path imports it
     spec = offline_spec(spec, where)
-    check_trusted(spec, where, trusted)
     from jsonargparse import ArgumentParser
 
     parser = ArgumentParser(exit_on_error=False)

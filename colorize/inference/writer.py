@@ -13,10 +13,16 @@ written, so they never depend on the order photos arrive in:
 - should a name still be taken (an input literally called ``IMG_001.JPG.png`` as well), the
   later input in sorted order gets ``-2``, ``-3``, ... before ``.png``.
 
-Why the one refusal: outputs share the input's name and a PNG input would share its suffix,
+Why the refusals: outputs share the input's name and a PNG input would share its suffix,
 so writing into the input folder could silently replace an original photo, and would feed
 the outputs back in as inputs on the next run. Outputs therefore never go inside the input
-folder.
+folder. And an output folder may already hold files (``--input ~/photos/bw --output
+~/photos`` names ``~/photos/cat.png``): a run never replaces a file it did not write itself,
+so every planned output that already exists is refused up front, in one line, unless
+``overwrite`` (``colorize predict --overwrite``) says so.
+
+A symlinked photo inside the input folder is named by where it lies, not where it points, so
+it is colorized like any file; an input that is nowhere inside the folder is skipped by name.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from colorize.inference.image_files import save_image_png
 
-__all__ = ["ColorizedPhotoWriter", "output_names"]
+__all__ = ["ColorizedPhotoWriter", "OutsideInputFolder", "existing_outputs", "output_names"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,20 @@ def output_names(inputs: Sequence[str | os.PathLike]) -> dict[Path, Path]:
     return names
 
 
+class OutsideInputFolder(ValueError):
+    """An input that lies nowhere inside the input folder: skipped by name, never the end of the run."""
+
+
+def existing_outputs(targets: Sequence[Path], limit: int = 3) -> str | None:
+    """A one-line list of the ``targets`` that already exist (at most ``limit`` named), or None."""
+    found = [t for t in targets if os.path.lexists(t)]
+    if not found:
+        return None
+    shown = ", ".join(str(t) for t in found[:limit])
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return f"{len(found)} output(s) already exist: {shown}{more}"
+
+
 class ColorizedPhotoWriter(BasePredictionWriter):
     """Save every predicted photo to ``output_dir`` as PNG, keeping the input's name.
 
@@ -85,17 +105,23 @@ class ColorizedPhotoWriter(BasePredictionWriter):
             input's path relative to it (``root/a/b.jpg`` -> ``output_dir/a/b.png``);
             ``None`` keeps only the file name (``output_dir/b.png``) and checks each input's
             own folder instead. A file stands for the folder holding it.
+        overwrite: replace outputs that exist before the run; without it, they are refused up
+            front (:meth:`refuse_existing`) and nothing is written.
 
     Expects ``predict_step`` to return ``{"image": uint8 (3, H, W), "path": str}``; a
     collated ``{"image": (B, 3, H, W), "path": [str] * B}`` or a list of per-image dicts
     works too.
     """
 
-    def __init__(self, output_dir: str | None = None, input_root: str | None = None) -> None:
+    def __init__(self, output_dir: str | None = None, input_root: str | None = None, overwrite: bool = False) -> None:
         super().__init__(write_interval="batch")
         root = Path(input_root).resolve() if input_root is not None else None
         # `colorize predict photo.jpg`: the root is the folder holding that one photo.
         self.input_root = root.parent if root is not None and root.is_file() else root
+        # The root as given, symlinks kept: the inputs found under it are named through it.
+        given = Path(os.path.abspath(Path(input_root).expanduser())) if input_root is not None else None
+        self._given_root = given.parent if given is not None and root is not None and root.is_file() else given
+        self.overwrite = overwrite
         self.output_dir = output_dir
         self._written: dict[Path, str] = {}
         self._names: dict[Path, Path] = {}  # relative input -> relative output, for the whole run
@@ -112,26 +138,38 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         if self._output_dir is not None and self.input_root is not None:
             _refuse_inside(self._output_dir, self.input_root)
 
+    def _relative(self, input_path: str | os.PathLike) -> Path | None:
+        """``input_path`` relative to the input folder, by where it lies (symlinks not followed); None if outside."""
+        lying = Path(os.path.abspath(Path(input_path).expanduser()))
+        # Its folder resolved, not the file: a symlinked photo stays where it lies.
+        candidates = (lying, lying.parent.resolve() / lying.name)
+        for root in dict.fromkeys(r for r in (self._given_root, self.input_root) if r is not None):
+            for path in candidates:
+                if _is_within(path, root) and path != root:
+                    return path.relative_to(root)
+        return None
+
     def output_path(self, input_path: str) -> Path:
         """The PNG file that ``input_path``'s colorized version is written to.
 
         Raises:
-            ValueError: if the input is outside ``input_root``, or the output would lie in
-                the input's folder.
+            OutsideInputFolder: (a ValueError) if the input lies outside ``input_root``.
+            ValueError: if the output would lie in the input's folder, or be the input itself.
         """
         if self.output_dir is None:
             raise ValueError("ColorizedPhotoWriter.output_dir is not set")
         source = Path(input_path).resolve()
         if self.input_root is not None:
-            if not _is_within(source, self.input_root) or source == self.input_root:
-                raise ValueError(f"input {input_path!r} is not inside input_root {str(self.input_root)!r}")
-            relative = source.relative_to(self.input_root)
+            relative = self._relative(input_path)
+            if relative is None:
+                raise OutsideInputFolder(f"input {input_path!r} is not inside input_root {str(self.input_root)!r}")
         else:
-            _refuse_inside(self.output_dir, source.parent)
-            relative = Path(source.name)
+            lying = Path(os.path.abspath(Path(input_path).expanduser()))
+            _refuse_inside(self.output_dir, lying.parent.resolve())
+            relative = Path(lying.name)
         target = self.output_dir / self._names.get(relative, relative.with_suffix(".png"))
         # Belt and braces: whatever the folders, the input file itself is never the target.
-        if target == source:
+        if target.resolve() == source:
             raise ValueError(f"output {str(target)!r} would overwrite its input {input_path!r}")
         return target
 
@@ -139,12 +177,30 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         """Decide every output name from the whole list of inputs (the predict loop does this first)."""
         relative = []
         for path in inputs:
-            source = Path(path).resolve()
-            if self.input_root is not None and _is_within(source, self.input_root) and source != self.input_root:
-                relative.append(source.relative_to(self.input_root))
-            elif self.input_root is None:
-                relative.append(Path(source.name))
+            if self.input_root is None:
+                relative.append(Path(Path(os.path.abspath(Path(path).expanduser())).name))
+            elif (inside := self._relative(path)) is not None:
+                relative.append(inside)
         self._names = output_names(relative)
+
+    def refuse_existing(self, inputs: Sequence[str | os.PathLike]) -> None:
+        """Plan ``inputs`` and refuse, before anything is written, outputs that exist already (unless ``overwrite``).
+
+        Raises:
+            FileExistsError: one line naming the files and the way out (``--overwrite``).
+        """
+        self.plan(inputs)
+        if self.overwrite:
+            return
+        targets = []
+        for path in inputs:
+            try:
+                targets.append(self.output_path(os.fspath(path)))
+            except OutsideInputFolder:
+                continue  # skipped by name when its turn comes
+        found = existing_outputs(targets)
+        if found:
+            raise FileExistsError(f"{found}; predict never replaces them: pass --overwrite, or another --output")
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         if self.output_dir is None:
@@ -152,7 +208,7 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         self._written = {}
         loaders = getattr(trainer, "predict_dataloaders", None)
         loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders] if loaders is not None else []
-        self.plan([p for loader in loaders for p in getattr(getattr(loader, "dataset", None), "paths", [])])
+        self.refuse_existing([p for loader in loaders for p in getattr(getattr(loader, "dataset", None), "paths", [])])
 
     def write_on_batch_end(
         self,
@@ -165,7 +221,11 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         for image, path in _items(prediction):
-            target = self.output_path(path)
+            try:
+                target = self.output_path(path)
+            except OutsideInputFolder as err:
+                log.warning("skipping %s: %s", path, err)  # one odd input never stops the run
+                continue
             if target in self._written:
                 # Not planned (the writer used outside the predict loop): never overwrite, never refuse.
                 name, count = Path(path).name, 1

@@ -18,21 +18,24 @@ Routes (all relative, so the page also works behind a path prefix):
   :data:`~colorize.serve.render.PREVIEW_SIDE` px) and ``download=1``.
 
 Every failure answers ``{"error": "<file name>: what went wrong"}`` with a 4xx/5xx status and
-the server goes on. Heavy work (decoding, colorizing, PNG encoding) runs in a worker thread,
-one job at a time, so a burst of uploads queues instead of exhausting memory.
+the server goes on. Heavy work (decoding, colorizing, PNG encoding) runs in one worker thread,
+one job at a time, behind a short queue (:mod:`colorize.serve.jobs`): beyond it, and beyond a
+few uploads streaming at once, the answer is 503 with a message the page shows; a job whose
+visitor has gone is dropped. A POST from another site is refused and every answer forbids
+framing (:mod:`colorize.serve.guard`). The API names models and files, never their paths.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -41,6 +44,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from colorize.serve.catalog import Catalog
+from colorize.serve.guard import SameOriginGuard
+from colorize.serve.jobs import Busy, ClientGone, JobQueue, Slots
 from colorize.serve.render import MAX_STRENGTH, colorize_at_strength, gray_of, preview, save_png
 from colorize.serve.uploads import Photo, PhotoStore, UploadRejected
 
@@ -95,6 +100,7 @@ class _Pictures:
                 save_png(image, full_path, fast=True)
                 save_png(preview(image), preview_path)
                 self._forget_old(photo)
+                self.store.trim(keep=photo.id)
         return full_path if full else preview_path
 
     def _forget_old(self, photo: Photo) -> None:
@@ -103,15 +109,34 @@ class _Pictures:
             old.unlink(missing_ok=True)
 
 
-def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[str] | None = None) -> Starlette:
+def _busy(err: Busy) -> JSONResponse:
+    return JSONResponse({"error": err.message}, status_code=503, headers={"Retry-After": "2"})
+
+
+def create_app(
+    catalog: Catalog,
+    store: PhotoStore,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    max_waiting: int = 4,
+    max_uploads: int = 4,
+) -> Starlette:
     """The ASGI app; ``store`` is closed (its temporary folder removed) when the app shuts down.
 
     Args:
         allowed_hosts: ``Host`` headers to accept (e.g. ``["127.0.0.1", "localhost"]`` for a
             server bound to loopback, which stops DNS-rebinding pages from reaching it); ``None``
             accepts any.
+        max_waiting: jobs (an upload's decoding, a picture, a model's loading) that may wait
+            behind the running one; one more is answered 503.
+        max_uploads: uploads that may stream to disk at once; one more is answered 503.
+
+    The app's ``state.jobs`` is its :class:`~colorize.serve.jobs.JobQueue` (counts of computed,
+    dropped and refused jobs).
     """
     pictures = _Pictures(catalog, store)
+    jobs = JobQueue(max_waiting)
+    receiving = Slots(max_uploads, "uploads")
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
@@ -133,7 +158,11 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
         except KeyError as err:
             return _error(err.args[0], 404)
         try:
-            return JSONResponse(await run_in_threadpool(catalog.describe, index))
+            return JSONResponse(await jobs.run(catalog.describe, index, client_gone=request.is_disconnected))
+        except Busy as err:
+            return _busy(err)
+        except ClientGone:
+            return Response(status_code=503)
         except (OSError, ValueError) as err:  # the loader's own, clear messages: no traceback needed
             message = f"cannot load model {catalog.choices[index].label}: {err}"
             log.warning("%s", message)
@@ -146,8 +175,21 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
         raw_name = unquote(request.headers.get("x-filename", ""))
         declared = request.headers.get("content-length")
         try:
+            receiving.take()
+        except Busy as err:
+            return _busy(err)  # before a byte of the body is read
+        try:
             folder = await store.receive(raw_name, request.stream(), int(declared) if declared else None)
-            photo = await run_in_threadpool(pictures.admit, folder, raw_name)
+        except UploadRejected as err:
+            log.info("refused an upload: %s", err.message)
+            return _error(err.message, err.status)
+        finally:
+            receiving.give_back()
+        try:
+            photo = await jobs.run(pictures.admit, folder, raw_name, client_gone=request.is_disconnected)
+        except (Busy, ClientGone) as err:
+            shutil.rmtree(folder, ignore_errors=True)  # admit never ran: nothing else holds the file
+            return _busy(err) if isinstance(err, Busy) else Response(status_code=503)
         except UploadRejected as err:
             log.info("refused an upload: %s", err.message)
             return _error(err.message, err.status)
@@ -168,7 +210,13 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
                 index = catalog.index(query.get("model"))
                 strength = _parse_strength(query.get("strength"))
                 full = query.get("full") == "1" or query.get("download") == "1"
-                path = await run_in_threadpool(pictures.colorized, photo, index, strength, full)
+                path = await jobs.run(
+                    pictures.colorized, photo, index, strength, full, client_gone=request.is_disconnected
+                )
+        except Busy as err:
+            return _busy(err)
+        except ClientGone:
+            return Response(status_code=503)  # nobody is there to read it
         except UploadRejected as err:
             return _error(err.message, err.status)
         except KeyError as err:
@@ -190,9 +238,12 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
         try:
             yield
         finally:
+            jobs.close()
             store.close()
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
+    middleware = [Middleware(SameOriginGuard)]
+    if allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     routes = [
         Route("/", index),
         Route("/api/models", models),
@@ -201,4 +252,6 @@ def create_app(catalog: Catalog, store: PhotoStore, *, allowed_hosts: Sequence[s
         Route("/api/photos/{photo_id}/{kind:str}.png", picture),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.jobs, app.state.receiving = jobs, receiving
+    return app

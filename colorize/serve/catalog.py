@@ -176,24 +176,40 @@ class Catalog:
             return colorizer
 
     def menu(self) -> list[dict[str, Any]]:
-        return [{"index": i, "label": c.label, "path": str(c.path)} for i, c in enumerate(self.choices)]
+        # Labels only: the page (and whoever reaches it) need not learn this machine's folders.
+        return [{"index": i, "label": c.label} for i, c in enumerate(self.choices)]
 
     def describe(self, index: int) -> dict[str, Any]:
         """What the page says about a model: its name, where it came from, its test row beside all-gray."""
         colorizer = self.get(index)
         choice = self.choices[index]
+        table = accuracy_table(getattr(colorizer, "info", None))
+        if table["measured_with"]:
+            table["measured_with"] = shown_file(table["measured_with"])
         return {
             "index": index,
             "label": choice.label,
             "name": str(getattr(colorizer, "name", choice.label)),
-            "source": str(getattr(colorizer, "source", choice.path)),
+            "source": shown_file(getattr(colorizer, "source", choice.path)),
             "image_size": int(colorizer.image_size),
-            **accuracy_table(getattr(colorizer, "info", None)),
+            **table,
         }
 
 
+def shown_file(path: str | os.PathLike) -> str:
+    """A checkpoint's name as the page shows it, never a path of this machine.
+
+    ``runs/demo/checkpoints/last.ckpt`` -> ``demo/last.ckpt`` (its run and file); any other file:
+    its name.
+    """
+    path = Path(path)
+    if path.parent.name == "checkpoints" and path.parent.parent.name:
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name or str(path)
+
+
 def unique_choices(choices: Iterable[ModelChoice]) -> list[ModelChoice]:
-    """Drop entries that open the same file as an earlier one; make repeated labels unique by their path."""
+    """Drop entries that open the same file as an earlier one; make repeated labels unique by their file."""
     seen: set[Path] = set()
     kept = []
     for choice in choices:
@@ -202,4 +218,24 @@ def unique_choices(choices: Iterable[ModelChoice]) -> list[ModelChoice]:
             seen.add(key)
             kept.append(choice)
     labels = [c.label for c in kept]
-    return [ModelChoice(str(c.path) if labels.count(c.label) > 1 else c.label, c.path) for c in kept]
+    out, taken = [], set()
+    for choice in kept:
+        label = choice.label
+        if labels.count(label) > 1:
+            label = _shortest_distinct_tail(choice.path, [c.path for c in kept if c.label == choice.label])
+        unique, count = label, 1
+        while unique in taken:
+            count += 1
+            unique = f"{label} #{count}"
+        taken.add(unique)
+        out.append(ModelChoice(unique, choice.path))
+    return out
+
+
+def _shortest_distinct_tail(path: Path, group: list[Path]) -> str:
+    """The last few parts of ``path`` that no other path of ``group`` ends with (``x/best.ckpt``), never a root."""
+    for k in range(2, len(path.parts)):
+        tail = path.parts[-k:]
+        if sum(1 for other in group if other.parts[-k:] == tail) == 1:
+            return "/".join(tail)
+    return path.name

@@ -7,8 +7,11 @@
 
 Why 127.0.0.1 by default: the page accepts files and runs a model on them; on a shared or
 public network nobody else should be able to do that unless the person starting it asks.
-While bound to loopback, requests whose ``Host`` is not a loopback name are refused too, so
-a web page elsewhere cannot reach the server through DNS rebinding.
+Requests whose ``Host`` is not a loopback name, the address the server is bound to, or a
+name given with ``--allow-host`` are refused, so a web page elsewhere cannot reach the
+server through DNS rebinding, on ``--host 0.0.0.0`` as well:
+
+    colorize serve --host 0.0.0.0 --allow-host mybox.local --allow-host 192.168.1.20
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from colorize.serve.catalog import Catalog, ModelChoice, find_runs, run_checkpoint, unique_choices
 from colorize.serve.uploads import PhotoStore, UploadLimits
 
-__all__ = ["DEFAULT_HOST", "build_app", "is_loopback", "main", "parse_args"]
+__all__ = ["DEFAULT_HOST", "allowed_hosts", "build_app", "is_loopback", "main", "parse_args"]
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HOST,
         help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0: every network)",
     )
+    parser.add_argument(
+        "--allow-host",
+        "--allow_host",
+        dest="allow_host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name or address the page may be opened by, besides the loopback names (repeat for several); "
+        "needed with --host 0.0.0.0 to reach it from other machines",
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
     parser.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--max_upload_mb", type=float, default=50.0, help="largest file accepted, MB (default 50)")
     parser.add_argument(
         "--max_megapixels", type=float, default=40.0, help="largest photo accepted, megapixels (default 40)"
+    )
+    parser.add_argument(
+        "--max_store_mb",
+        type=float,
+        default=2000.0,
+        help="what the photos held and their pictures may weigh together, MB; beyond it the least recently "
+        "used are removed (default 2000)",
     )
     return parser
 
@@ -80,8 +100,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = build_parser().parse_args(list(argv))
     if not 0 <= args.port <= 65535:
         raise SystemExit(f"colorize serve: --port must be from 0 to 65535, got {args.port}")
-    if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
-        raise SystemExit("colorize serve: --max_upload_mb and --max_megapixels must be positive")
+    if args.max_upload_mb <= 0 or args.max_megapixels <= 0 or args.max_store_mb <= 0:
+        raise SystemExit("colorize serve: --max_upload_mb, --max_megapixels and --max_store_mb must be positive")
+    for name in args.allow_host:
+        if not name or "/" in name or name.strip() != name:
+            raise SystemExit(f"colorize serve: --allow-host {name!r}: give a host name or address, e.g. mybox.local")
     return args
 
 
@@ -151,8 +174,17 @@ def build_app(args: argparse.Namespace, catalog: Catalog | None = None):
         catalog = Catalog(model_choices(args.ckpt_path, args.runs), device=args.device)
     load_default(catalog, explicit=len(args.ckpt_path))
     limits = UploadLimits(max_bytes=int(args.max_upload_mb * 1e6), max_pixels=int(args.max_megapixels * 1e6))
-    allowed = LOOPBACK_HOST_HEADERS if is_loopback(args.host) else None
-    return create_app(catalog, PhotoStore(limits), allowed_hosts=allowed)
+    store = PhotoStore(limits, max_store_bytes=int(args.max_store_mb * 1e6))
+    return create_app(catalog, store, allowed_hosts=allowed_hosts(args.host, args.allow_host))
+
+
+def allowed_hosts(host: str, allow: Sequence[str] = ()) -> list[str]:
+    """The ``Host`` names the server answers: loopback, the address it is bound to (unless a wildcard), ``allow``."""
+    names = [*LOOPBACK_HOST_HEADERS]
+    if host not in ("0.0.0.0", "::", "") and not is_loopback(host):
+        names.append(f"[{host}]" if ":" in host else host)
+    names += [name.lower() for name in allow]
+    return list(dict.fromkeys(names))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = build_app(args)
     if not is_loopback(args.host):
         log.warning("colorize serve: listening on %s: anyone who can reach this machine can use the page", args.host)
+        log.info("colorize serve: it answers to %s only", ", ".join(allowed_hosts(args.host, args.allow_host)))
     if args.port:
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         log.info("colorize serve: open http://%s:%d/ (Ctrl+C stops it)", shown, args.port)

@@ -9,12 +9,16 @@ upload streams in, the pixel limit from the image header, before anything is dec
 Why one folder: the server must not leave anything behind on the machine it runs on. Every
 upload and every picture made from it lives under a ``tempfile`` folder that is removed on
 :meth:`PhotoStore.close` (and, should the process end without it, by ``tempfile``'s
-finalizer); old photos are evicted once more than ``max_photos`` are held.
+finalizer, or, after a ``kill -9``, by the next server that starts: see
+:mod:`colorize.serve.leftovers`); old photos are evicted once more than ``max_photos`` are
+held or their files weigh more than ``max_store_bytes`` together (a 50 MB upload plus its
+full-size renders is easily 200 MB).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -29,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorize.data.images import UnreadableImageError, has_color, load_rgb
+from colorize.data.images import PHOTO_FORMATS, UnreadableImageError, has_color, load_rgb
+from colorize.serve.leftovers import folder_prefix, remove_dead_servers
 
 __all__ = ["Photo", "PhotoStore", "UploadLimits", "UploadRejected", "display_name"]
 
@@ -109,21 +114,41 @@ class Photo:
         }
 
 
+def _folder_bytes(folder: Path) -> int:
+    try:
+        return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return 0  # removed meanwhile
+
+
 class PhotoStore:
     """The temporary folder of one server and the photos in it, newest last.
 
     Args:
         limits: what one upload may weigh.
         max_photos: how many photos are kept; admitting one more removes the oldest.
-        parent: where the temporary folder is made (default: the system's temp folder).
+        parent: where the temporary folder is made (default: the system's temp folder); the
+            folders that dead servers left there are removed first.
+        max_store_bytes: what the kept photos and their pictures may weigh together; beyond it
+            the oldest photos are removed (never the newest one).
     """
 
-    def __init__(self, limits: UploadLimits | None = None, max_photos: int = 64, parent: str | None = None) -> None:
+    def __init__(
+        self,
+        limits: UploadLimits | None = None,
+        max_photos: int = 64,
+        parent: str | None = None,
+        max_store_bytes: int = 2 * 1000**3,
+    ) -> None:
         if max_photos < 1:
             raise ValueError(f"max_photos must be >= 1, got {max_photos}")
+        if max_store_bytes < 1:
+            raise ValueError(f"max_store_bytes must be >= 1, got {max_store_bytes}")
         self.limits = limits or UploadLimits()
         self.max_photos = max_photos
-        self._tmp = tempfile.TemporaryDirectory(prefix="colorize-serve-", dir=parent)
+        self.max_store_bytes = max_store_bytes
+        remove_dead_servers(parent or tempfile.gettempdir())
+        self._tmp = tempfile.TemporaryDirectory(prefix=folder_prefix(), dir=parent)
         self.folder = Path(self._tmp.name)
         self._photos: OrderedDict[str, Photo] = OrderedDict()
         self._lock = threading.Lock()
@@ -181,14 +206,37 @@ class PhotoStore:
                 _, old = self._photos.popitem(last=False)
                 shutil.rmtree(old.folder, ignore_errors=True)
                 log.debug("evicted %s (%s)", old.id, old.name)
+        self.trim()
         return photo, rgb
+
+    def size_bytes(self) -> int:
+        """What the kept photos' folders weigh now, bytes."""
+        with self._lock:
+            folders = [p.folder for p in self._photos.values()]
+        return sum(_folder_bytes(folder) for folder in folders)
+
+    def trim(self, keep: str | None = None) -> None:
+        """Remove the least recently used photos until the rest weigh at most ``max_store_bytes``.
+
+        ``keep`` (a photo just rendered) counts as the most recently used; the last photo always stays.
+        """
+        with self._lock:
+            if keep in self._photos:
+                self._photos.move_to_end(keep)
+            sizes = OrderedDict((pid, _folder_bytes(p.folder)) for pid, p in self._photos.items())
+            total = sum(sizes.values())
+            while total > self.max_store_bytes and len(self._photos) > 1:
+                old_id, old = self._photos.popitem(last=False)
+                total -= sizes.pop(old_id)
+                shutil.rmtree(old.folder, ignore_errors=True)
+                log.debug("evicted %s (%s): the store was over %d bytes", old.id, old.name, self.max_store_bytes)
 
     def _decode(self, folder: Path, name: str) -> tuple[Photo, torch.Tensor]:
         path = folder / UPLOAD_FILE
         too_many = f"photos may have at most {self.limits.max_pixels / 1e6:g} megapixels"
         try:
             # open() reads only the header: the size is known before a byte of pixels is decoded.
-            with Image.open(path) as image:
+            with Image.open(path, formats=PHOTO_FORMATS) as image:
                 width, height = image.size
         except Image.DecompressionBombError as err:
             raise UploadRejected(f"{name}: far too many pixels ({err}); {too_many}", 413) from err

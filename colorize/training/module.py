@@ -11,6 +11,7 @@ in about [-1, 1], already on the device.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -302,10 +303,29 @@ class ColorizationGAN(L.LightningModule):
         flag = torch.tensor(float(skip), device=self.device)
         return bool(trainer.strategy.reduce(flag, reduce_op="max") > 0)
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> ColorizationGAN:
+        """Lightning's, after refusing a checkpoint that names anything but colorize's classes.
+
+        Lightning rebuilds the model from the checkpoint's hyperparameters with jsonargparse,
+        which imports every class path they name (and its ``_instantiator``): a shared file is
+        checked first (:func:`colorize.inference.colorizer.check_checkpoint`), then read with
+        ``weights_only``.
+
+        Raises:
+            ValueError: one line naming the file and the refused value.
+        """
+        from colorize.inference.colorizer import check_checkpoint
+
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            check_checkpoint(checkpoint_path)
+        kwargs.setdefault("weights_only", True)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The trained weights are in the state dict: rebuilding the networks from the
         # checkpoint's hyperparameters must not fetch pretrained ones (offline it cannot).
-        from colorize.inference.export import offline_spec
+        from colorize.inference.trust import offline_spec
 
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict):

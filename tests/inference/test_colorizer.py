@@ -110,7 +110,7 @@ def test_an_export_naming_a_foreign_class_is_refused_before_anything_is_imported
     imported = []
     monkeypatch.setattr(sys, "meta_path", [*sys.meta_path])
     sys.meta_path.insert(0, type("Spy", (), {"find_spec": staticmethod(lambda name, *a: imported.append(name))})())
-    with pytest.raises(ValueError, match="refusing to build 'evil_module_that_does_not_exist.Payload'"):
+    with pytest.raises(ValueError, match="refusing generator.class_path='evil_module_that_does_not_exist.Payload'"):
         load_colorizer(tmp_path / "evil.safetensors")
     assert "evil_module_that_does_not_exist" not in imported
     renamed = tmp_path / "not_an_export.safetensors"

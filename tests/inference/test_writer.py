@@ -63,10 +63,15 @@ def test_refuses_output_in_the_input_folder(tmp_path, inside):
     assert files(tmp_path) == []
 
 
-def test_refuses_inputs_outside_the_root(tmp_path):
+def test_an_input_outside_the_root_is_skipped_by_name_and_the_run_goes_on(tmp_path, caplog):
     writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(tmp_path / "in"))
     with pytest.raises(ValueError, match="not inside input_root"):
-        write(writer, {"image": image(), "path": str(tmp_path / "elsewhere.jpg")})
+        writer.output_path(str(tmp_path / "elsewhere.jpg"))
+    (tmp_path / "in").mkdir()
+    with caplog.at_level(logging.WARNING):
+        paths = [str(tmp_path / "elsewhere.jpg"), str(tmp_path / "in" / "a.jpg")]
+        write(writer, {"image": torch.stack([image(), image()]), "path": paths})
+    assert "elsewhere.jpg" in caplog.text and files(tmp_path / "out") == ["a.png"]
 
 
 def test_inputs_sharing_a_stem_each_get_their_own_predictable_name(tmp_path):

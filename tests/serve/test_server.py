@@ -142,8 +142,8 @@ def test_the_default_server_refuses_connections_from_outside_localhost(serve_in_
         assert not can_connect(address, port)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=10) as answer:
             assert answer.status == 200
-    # The check can tell: with --host 0.0.0.0 the same address does connect.
-    everywhere = parse_args(["--host", "0.0.0.0"])
+    # The check can tell: with --host 0.0.0.0 the same address does connect (when the name is allowed).
+    everywhere = parse_args(["--host", "0.0.0.0", "--allow-host", address])
     with serve_in_thread(build_app(everywhere, fake_catalog(fake_colorizer_class)), host=everywhere.host) as port:
         assert can_connect(address, port)
         with urllib.request.urlopen(f"http://{address}:{port}/api/models", timeout=10) as answer:

@@ -204,8 +204,11 @@ async function colorize(card) {
   const url = `api/photos/${photo.id}/colorized.png?model=${model}&strength=${strength}`;
   const token = ++card.token;
   setState(card, "working", "colorizing…");
+  // A newer strength or model supersedes this one: abort the old request, so the server drops its job.
+  if (card.pending) card.pending.abort();
+  card.pending = new AbortController();
   try {
-    const blob = await (await request(url)).blob();
+    const blob = await (await request(url, { signal: card.pending.signal })).blob();
     if (token !== card.token) return; // a newer strength or model was asked for meanwhile
     const after = $(".after", card);
     if (after.src.startsWith("blob:")) URL.revokeObjectURL(after.src);
