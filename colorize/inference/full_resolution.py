@@ -121,14 +121,26 @@ class ColorizedPhoto:
         ab: ``(1, 2, h, w)`` float32 normalized ab at the working size, on the device the
             full-resolution work runs on.
         rows: rows per strip (default: about 2 MP per strip).
+        dpi: the input's ``(x, y)`` dots per inch, for the file written (None: not stated).
+        icc_profile: the ICC profile the file written is tagged with (None: none).
     """
 
-    def __init__(self, source: torch.Tensor, ab: torch.Tensor, *, rows: int | None = None) -> None:
+    def __init__(
+        self,
+        source: torch.Tensor,
+        ab: torch.Tensor,
+        *,
+        rows: int | None = None,
+        dpi: tuple[float, float] | None = None,
+        icc_profile: bytes | None = None,
+    ) -> None:
         if ab.ndim != 4 or ab.shape[:2] != (1, 2):
             raise ValueError(f"ab must have shape (1, 2, h, w), got {tuple(ab.shape)}")
         self.source = source
         self.ab = ab.float()
         self.rows = rows or default_strip_rows(source.shape[-1])
+        self.dpi = dpi
+        self.icc_profile = icc_profile
 
     @property
     def height(self) -> int:
