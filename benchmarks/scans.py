@@ -82,7 +82,8 @@ def measure(code: Path, checkpoint: Path, photo: Path, output: Path, output_form
         command += ["--output_format", output_format]
     env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
     load = os.getloadavg()[0]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    # cwd: `python -m` puts the working folder first on sys.path, ahead of PYTHONPATH.
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=output.parent)
     report = done.stderr
     if done.returncode != 0:
         raise SystemExit(f"colorize predict failed on {photo.name} (code {code}):\n{report[-3000:]}")
