@@ -138,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         base = results.get((name, 1))
         today = TODAY.get(megapixels)
         delta = (
-            (f"+{result['wall'] - base['wall']:.1f} s", f"+{result['peak_gb'] - base['peak_gb']:.2f} GB")
+            (
+                f"{result['wall'] - base['wall']:+.1f} s",
+                f"{result['cpu'] - base['cpu']:+.1f} s",
+                f"{result['peak_gb'] - base['peak_gb']:+.2f} GB",
+            )
             if base is not None and megapixels != 1
-            else ("", "")
+            else ("", "", "")
         )
         height, width = SIZES[megapixels]
         rows.append(
@@ -162,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "CPU time",
         "peak memory",
         "wall vs 1 MP",
+        "CPU vs 1 MP",
         "memory vs 1 MP",
         "load avg before",
         "issue's 'today'",
