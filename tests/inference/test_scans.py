@@ -83,3 +83,11 @@ def test_an_8_bit_photo_still_gives_an_8_bit_png(tmp_path):
     predict(tmp_path, inputs, "png")
     with Image.open(tmp_path / "out" / "old.png") as image:
         assert image.mode == "RGB" and image.size == (56, 40) and "dpi" not in image.info
+
+
+def test_output_format_is_an_option_of_predict_and_checked():
+    from colorize.cli import rewrite_arguments
+
+    assert rewrite_arguments(["predict", "--output_format", "tiff"]) == ["predict", "--prediction.output_format", "tiff"]
+    with pytest.raises(ValueError, match="prediction.output_format must be one of"):
+        ColorizedPhotoWriter("out", output_format="jpeg")
