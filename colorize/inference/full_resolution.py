@@ -18,8 +18,11 @@ falls outside the sRGB gamut at that lightness and is clipped, and for uint8 rou
 
 :func:`colorize_images` does this for many photos at once: photos that share a working size
 share forward passes (step 3), which run under bf16 autocast by default on the CPU and
-CUDA; steps 1, 2 and 4 stay per photo and in float32. :func:`colorize_image` is its
-one-photo case.
+CUDA; steps 1, 2 and 4 stay per photo and in float32, and run strip by strip
+(:mod:`colorize.inference.strips`), so memory does not grow with the photo's size.
+:func:`colorize_photos` returns each result as a :class:`ColorizedPhoto` whose colour is
+joined when it is read (``colorize predict`` streams it to the file); a uint16 input (a
+16-bit scan) gives 16-bit levels. :func:`colorize_image` is the one-photo case.
 """
 
 from __future__ import annotations

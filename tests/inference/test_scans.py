@@ -88,6 +88,7 @@ def test_an_8_bit_photo_still_gives_an_8_bit_png(tmp_path):
 def test_output_format_is_an_option_of_predict_and_checked():
     from colorize.cli import rewrite_arguments
 
-    assert rewrite_arguments(["predict", "--output_format", "tiff"]) == ["predict", "--prediction.output_format", "tiff"]
+    rewritten = rewrite_arguments(["predict", "--output_format", "tiff"])
+    assert rewritten == ["predict", "--prediction.output_format", "tiff"]
     with pytest.raises(ValueError, match="prediction.output_format must be one of"):
         ColorizedPhotoWriter("out", output_format="jpeg")
