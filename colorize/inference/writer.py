@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -95,13 +95,16 @@ class ColorizedPhotoWriter(BasePredictionWriter):
         output_format: ``png`` or ``tiff`` (Deflate-compressed strips). Either keeps a 16-bit
             input's 16 bits, its dpi and its ICC profile.
 
-    Expects ``predict_step`` to return ``{"image": uint8 (3, H, W), "path": str}``; a
+    Expects ``predict_step`` to return ``{"image": ColorizedPhoto or uint8 (3, H, W), "path": str}``; a
     collated ``{"image": (B, 3, H, W), "path": [str] * B}`` or a list of per-image dicts
     works too.
     """
 
     def __init__(
-        self, output_dir: str | None = None, input_root: str | None = None, output_format: str = "png"
+        self,
+        output_dir: str | None = None,
+        input_root: str | None = None,
+        output_format: Literal["png", "tiff"] = "png",
     ) -> None:
         super().__init__(write_interval="batch")
         if output_format not in OUTPUT_FORMATS:

@@ -92,3 +92,10 @@ def test_output_format_is_an_option_of_predict_and_checked():
     assert rewritten == ["predict", "--prediction.output_format", "tiff"]
     with pytest.raises(ValueError, match="prediction.output_format must be one of"):
         ColorizedPhotoWriter("out", output_format="jpeg")
+
+
+def test_a_tensor_prediction_can_be_written_as_tiff(tmp_path):
+    image = torch.randint(0, 256, (3, 9, 11), dtype=torch.uint8)
+    writer = ColorizedPhotoWriter(str(tmp_path / "out"), input_root=str(tmp_path / "in"), output_format="tiff")
+    writer.write_on_batch_end(None, None, {"image": image, "path": str(tmp_path / "in" / "a.jpg")}, None, None, 0, 0)
+    assert np.array_equal(tifffile.imread(tmp_path / "out" / "a.tiff"), image.permute(1, 2, 0).numpy())
