@@ -38,8 +38,8 @@ from torch import nn
 from colorize.color import to_uint8_image
 from colorize.inference.strips import (
     join_strip,
+    lightness_on,
     max_level,
-    strip_lightness,
     upsample_ab_rows,
     working_lightness,
 )
@@ -167,7 +167,7 @@ class ColorizedPhoto:
         rows = rows or self.rows
         for top in range(0, self.height, rows):
             bottom = min(top + rows, self.height)
-            L = strip_lightness(self.source[:, top:bottom].to(self.device))
+            L = lightness_on(self.source[:, top:bottom], self.device)
             ab = upsample_ab_rows(self.ab, top, bottom, self.height, self.width)
             yield top, join_strip(L, ab)[0]
 

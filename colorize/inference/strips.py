@@ -35,6 +35,7 @@ from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l
 __all__ = [
     "STRIP_PIXELS",
     "join_strip",
+    "lightness_on",
     "max_level",
     "strip_lightness",
     "strip_rows",
@@ -95,6 +96,17 @@ def strip_lightness(strip: torch.Tensor) -> torch.Tensor:
     return rgb_to_normalized_l(_as_float_rgb(strip.expand(3, -1, -1)).unsqueeze(0))
 
 
+def lightness_on(strip: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """:func:`strip_lightness` of a band, as float32 on ``device``.
+
+    A uint16 band's L is computed where the band is (the CPU, from a file) and then moved:
+    PyTorch's uint16 has few kernels beyond copies, on CUDA fewer still.
+    """
+    if strip.dtype == torch.uint16:
+        return strip_lightness(strip).to(device)
+    return strip_lightness(strip.to(device))
+
+
 def _bands(height: int, rows: int):
     for top in range(0, height, rows):
         yield top, min(top + rows, height)
@@ -118,7 +130,7 @@ def working_lightness(
     h, w = size
     passes = []
     for top, bottom in _bands(height, rows):
-        L = strip_lightness(image[:, top:bottom].to(device))
+        L = lightness_on(image[:, top:bottom], device)
         passes.append(F.interpolate(L, size=(bottom - top, w), mode="bilinear", antialias=True, align_corners=False))
     return F.interpolate(torch.cat(passes, dim=-2), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
 
