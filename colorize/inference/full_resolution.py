@@ -175,7 +175,8 @@ class ColorizedPhoto:
         """Each band as ``(h, W, 3)`` integer levels on the CPU: uint8, or uint16 if :attr:`bits` is 16."""
         for _, rgb in self.strips(rows):
             if self.bits == 16:
-                band = (rgb.clamp(0, 1) * 65535.0).round().to(torch.uint16)
+                # On the CPU: PyTorch's uint16 has few kernels elsewhere.
+                band = (rgb.clamp(0, 1) * 65535.0).round().cpu().to(torch.uint16)
             else:
                 band = to_uint8_image(rgb)
             yield band.permute(1, 2, 0).cpu().numpy()
