@@ -11,7 +11,7 @@ CONFIG ?= advanced
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-all lint format sample-data demo bench bench-gpu bench-predict profile experiments-sample clean \
+.PHONY: help install lock test test-all lint format sample-data demo bench bench-gpu bench-predict bench-scans profile experiments-sample clean \
 	install-browser serve screenshot
 # Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
 PRETRAINED ?= false
@@ -110,6 +110,12 @@ profile: $(STAMP) ## one bf16 training iteration of each generator, operator by 
 
 bench-predict: $(STAMP) ## photos/s of colorize predict on full-resolution sample photos, fp32 vs bf16, one by one vs batched -> benchmarks/RESULTS-predict.md
 	$(BIN)/python -m benchmarks.predict --output benchmarks/RESULTS-predict.md \
+		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt)
+
+SCANS_ARGS ?=
+
+bench-scans: $(STAMP) ## wall time, CPU time and peak memory of colorize predict on one 1/12/40/100 MP grayscale scan, each in a fresh process -> benchmarks/RESULTS-scans.md (~10 min on 2 cores; SCANS_ARGS="--sizes 1,40 --before ../old-checkout")
+	$(BIN)/python -m benchmarks.scans --output benchmarks/RESULTS-scans.md $(SCANS_ARGS) \
 		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt)
 
 GPU_BENCH_ARGS ?=

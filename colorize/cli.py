@@ -46,7 +46,11 @@ PLACEHOLDER_DISCRIMINATOR = "colorize.models.patchgan.PatchGAN"
 #: how it colorizes (its weight average is in the state dict, which only loads into a model that keeps one).
 CHECKPOINT_MODEL_OPTIONS = ("generator", "discriminator", "ema_decay", "mirror_average")
 # Shortcuts for the flags a user types most, translated before jsonargparse sees them.
-PREDICT_SHORTCUTS = {"--input": "--data.predict_path", "--output": "--prediction.output_dir"}
+PREDICT_SHORTCUTS = {
+    "--input": "--data.predict_path",
+    "--output": "--prediction.output_dir",
+    "--output_format": "--prediction.output_format",
+}
 
 
 def resolve_config_path(value: str) -> str:

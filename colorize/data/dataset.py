@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from colorize.data.images import UnreadableImageError, has_color, load_rgb
+from colorize.data.scans import load_scan
 
 log = logging.getLogger(__name__)
 
@@ -120,25 +121,34 @@ def collate_photos(items: Sequence[dict], image_size: int | None = None) -> dict
 
 
 class PredictPhotoDataset(_PhotoFiles):
-    """Photos at their own resolution (EXIF orientation applied), for full-resolution colorization.
+    """Photos at their own resolution and bit depth (EXIF orientation applied), for full-resolution colorization.
 
-    Grayscale photos are kept: coloring them is the point of prediction.
-    Items are ``{"image": uint8 (3, H, W), "path": str}`` or a skip marker for unreadable files.
+    Grayscale photos are kept: coloring them is the point of prediction. Decoded by
+    :func:`~colorize.data.scans.load_scan`: gray files as one channel, 16-bit ones at 16 bits.
+    Items are ``{"image": uint8 or uint16 (1 or 3, H, W), "path": str, "dpi": (x, y) or None,
+    "icc_profile": bytes or None}`` or a skip marker for unreadable files.
     """
 
     def __getitem__(self, index: int) -> dict:
-        path, image = self._load(index)
-        if isinstance(image, dict):
-            return image
-        return {"image": _to_tensor(image), "path": path}
+        path = self.paths[index]
+        try:
+            scan = load_scan(path)
+        except UnreadableImageError as err:
+            log.warning("Skipping unreadable image %s: %s", path, err.reason)
+            return {"skip": SKIP_UNREADABLE, "path": path}
+        return {"image": scan.pixels, "path": path, "dpi": scan.dpi, "icc_profile": scan.icc_profile}
 
 
 def collate_predict(items: Sequence[dict]) -> dict:
-    """Batch :class:`PredictPhotoDataset` items: ``{"image": [uint8 (3, H, W), ...], "path": [str, ...]}``.
+    """Batch :class:`PredictPhotoDataset` items: ``{"image": [(1 or 3, H, W), ...], "path": [str, ...], ...}``.
 
     A list, not a stacked tensor: photos of a folder differ in size.
     :func:`colorize.inference.full_resolution.colorize_images` groups them by working size itself. Unreadable
-    files are dropped, so the lists may be shorter than ``items``, or empty.
+    files are dropped, so the lists may be shorter than ``items``, or empty. ``dpi`` and
+    ``icc_profile`` are lists beside them (None where an item has none).
     """
     good = [item for item in items if "skip" not in item]
-    return {"image": [item["image"] for item in good], "path": [item["path"] for item in good]}
+    batch = {"image": [item["image"] for item in good], "path": [item["path"] for item in good]}
+    for key in ("dpi", "icc_profile"):
+        batch[key] = [item.get(key) for item in good]
+    return batch

@@ -2,6 +2,10 @@
 
 - :mod:`colorize.inference.full_resolution`: colour at a photo's own resolution (the generator at
   its working size, a*b* upsampled, the input's L* kept);
+- :mod:`colorize.inference.strips`: the full-resolution steps strip by strip, so memory does not
+  grow with the photo;
+- :mod:`colorize.inference.image_files`: pictures written atomically, PNG and TIFF band by band
+  at 8 or 16 bits with dpi and ICC profile;
 - :mod:`colorize.inference.colorizer`: :class:`Colorizer`, loaded from a ``.ckpt`` or an export;
 - :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code) and the
   trust check of the classes it names;

@@ -18,23 +18,44 @@ falls outside the sRGB gamut at that lightness and is clipped, and for uint8 rou
 
 :func:`colorize_images` does this for many photos at once: photos that share a working size
 share forward passes (step 3), which run under bf16 autocast by default on the CPU and
-CUDA; steps 1, 2 and 4 stay per photo and in float32. :func:`colorize_image` is its
-one-photo case.
+CUDA; steps 1, 2 and 4 stay per photo and in float32, and run strip by strip
+(:mod:`colorize.inference.strips`), so memory does not grow with the photo's size.
+:func:`colorize_photos` returns each result as a :class:`ColorizedPhoto` whose colour is
+joined when it is read (``colorize predict`` streams it to the file); a uint16 input (a
+16-bit scan) gives 16-bit levels. :func:`colorize_image` is the one-photo case.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.color import to_uint8_image
+from colorize.inference.strips import (
+    join_strip,
+    lightness_on,
+    max_level,
+    upsample_ab_rows,
+    working_lightness,
+)
+from colorize.inference.strips import (
+    strip_rows as default_strip_rows,
+)
 
-__all__ = ["CPU_PASS_PIXELS", "bf16_is_used", "colorize_image", "colorize_images", "working_size"]
+__all__ = [
+    "CPU_PASS_PIXELS",
+    "ColorizedPhoto",
+    "bf16_is_used",
+    "colorize_image",
+    "colorize_images",
+    "colorize_photos",
+    "working_size",
+]
 
 
 def working_size(height: int, width: int, target: int, stride: int) -> tuple[int, int]:
@@ -90,7 +111,85 @@ def bf16_is_used(generator: nn.Module, enabled: bool = True) -> bool:
 CPU_PASS_PIXELS = 2**17
 
 
-def colorize_images(
+class ColorizedPhoto:
+    """A colorized photo whose full-resolution colour is computed when it is read, strip by strip.
+
+    Holds the input photo and the generator's working-size ab, nothing at full resolution in
+    float: :meth:`strips` joins the input's L with the upsampled ab one band of rows at a time,
+    so a writer can stream a 100-megapixel result to disk (:mod:`colorize.inference.image_files`)
+    and :meth:`to_uint8` fills one uint8 tensor without float copies of the whole photo.
+
+    Args:
+        source: the input, ``(1 or 3, H, W)`` uint8, uint16 or float in [0, 1].
+        ab: ``(1, 2, h, w)`` float32 normalized ab at the working size, on the device the
+            full-resolution work runs on.
+        rows: rows per strip (default: about 2 MP per strip).
+        dpi: the input's ``(x, y)`` dots per inch, for the file written (None: not stated).
+        icc_profile: the ICC profile the file written is tagged with (None: none).
+    """
+
+    def __init__(
+        self,
+        source: torch.Tensor,
+        ab: torch.Tensor,
+        *,
+        rows: int | None = None,
+        dpi: tuple[float, float] | None = None,
+        icc_profile: bytes | None = None,
+    ) -> None:
+        if ab.ndim != 4 or ab.shape[:2] != (1, 2):
+            raise ValueError(f"ab must have shape (1, 2, h, w), got {tuple(ab.shape)}")
+        self.source = source
+        self.ab = ab.float()
+        self.rows = rows or default_strip_rows(source.shape[-1])
+        self.dpi = dpi
+        self.icc_profile = icc_profile
+
+    @property
+    def height(self) -> int:
+        return int(self.source.shape[-2])
+
+    @property
+    def width(self) -> int:
+        return int(self.source.shape[-1])
+
+    @property
+    def bits(self) -> int:
+        """Bits per channel of the output: 16 for a 16-bit input (its L* kept at that precision), else 8."""
+        return 16 if self.source.dtype == torch.uint16 else 8
+
+    @property
+    def device(self) -> torch.device:
+        return self.ab.device
+
+    def strips(self, rows: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(top, rgb)`` for each band of ``rows`` rows, top to bottom: ``rgb`` is ``(3, h, W)`` float32 in [0, 1]."""
+        rows = rows or self.rows
+        for top in range(0, self.height, rows):
+            bottom = min(top + rows, self.height)
+            L = lightness_on(self.source[:, top:bottom], self.device)
+            ab = upsample_ab_rows(self.ab, top, bottom, self.height, self.width)
+            yield top, join_strip(L, ab)[0]
+
+    def levels(self, rows: int | None = None) -> Iterator[np.ndarray]:
+        """Each band as ``(h, W, 3)`` integer levels on the CPU: uint8, or uint16 if :attr:`bits` is 16."""
+        for _, rgb in self.strips(rows):
+            if self.bits == 16:
+                # On the CPU: PyTorch's uint16 has few kernels elsewhere.
+                band = (rgb.clamp(0, 1) * 65535.0).round().cpu().to(torch.uint16)
+            else:
+                band = to_uint8_image(rgb)
+            yield band.permute(1, 2, 0).cpu().numpy()
+
+    def to_uint8(self) -> torch.Tensor:
+        """The whole photo as ``(3, H, W)`` uint8 sRGB on :attr:`device` (8 bits whatever the input's depth)."""
+        out = torch.empty((3, self.height, self.width), dtype=torch.uint8, device=self.device)
+        for top, rgb in self.strips():
+            out[:, top : top + rgb.shape[1]] = to_uint8_image(rgb)
+        return out
+
+
+def colorize_photos(
     generator: nn.Module,
     images: Sequence[torch.Tensor],
     *,
@@ -98,8 +197,9 @@ def colorize_images(
     stride: int | None = None,
     bf16: bool = True,
     max_pass_pixels: int | None = None,
-) -> list[torch.Tensor]:
-    """Colorize photographs of any sizes, keeping each one's resolution and lightness.
+    strip_rows: int | None = None,
+) -> list[ColorizedPhoto]:
+    """Colorize photographs of any sizes, keeping each one's resolution, lightness and bit depth.
 
     Photos whose :func:`working_size` is the same go through the generator together, stacked
     (up to ``max_pass_pixels`` per pass): most photos of a folder share one of a few aspect
@@ -107,15 +207,17 @@ def colorize_images(
     where BatchNorm uses its running statistics, so a photo's colour does not depend on its
     batch mates (up to the float rounding of differently blocked convolutions). Only the small
     working-size L tensors are stacked; the full-resolution steps (Lab conversion, resize,
-    upsampling, the join) run photo by photo, so the extra memory is one float32 L plane per
-    photo of the pass at hand.
+    upsampling, the join) run photo by photo and strip by strip (:mod:`colorize.inference.strips`),
+    so the extra memory is one strip's float32 work whatever the photo's size. The join runs
+    when the result is read (:meth:`ColorizedPhoto.strips`): a writer can stream it to a file.
 
     Args:
         generator: maps ``(B, 1, h, w)`` L in [-1, 1] to ``(B, 2, h, w)`` ab in [-1, 1];
             run in eval mode without gradients on its own device and dtype (its training
             mode is restored afterwards).
-        images: each ``(3, H, W)`` sRGB or ``(1, H, W)`` gray, uint8 in [0, 255] or float in
-            [0, 1], any H and W (they may differ). Colour inputs are reduced to their L
+        images: each ``(3, H, W)`` sRGB or ``(1, H, W)`` gray, uint8 in [0, 255], uint16 in
+            [0, 65535] (a 16-bit scan) or float in [0, 1], any H and W (they may differ), on any
+            device (each strip is moved to the generator's). Colour inputs are reduced to their L
             (their colour is never shown to the generator).
         target_size: the resolution the generator was trained at; the shorter side of the
             working size is about this many pixels.
@@ -132,11 +234,11 @@ def colorize_images(
         max_pass_pixels: the most working-size pixels (batch x h x w) one generator pass may
             take; larger groups are split, and a photo larger than this goes alone. None: on
             the CPU :data:`CPU_PASS_PIXELS`, elsewhere no limit.
+        strip_rows: rows per full-resolution strip; None: about :data:`~colorize.inference.strips.STRIP_PIXELS`
+            pixels per strip. The result does not depend on it (up to float rounding, far below a level).
 
     Returns:
-        One ``(3, H, W)`` uint8 sRGB image per input, in input order, on the generator's
-        device, whose L* equals the input's up to uint8 rounding except at out-of-gamut
-        (clipped) pixels.
+        One :class:`ColorizedPhoto` per input, in input order.
 
     Raises:
         ValueError: if an image is not ``(1 or 3, H, W)``, ``max_pass_pixels`` is not positive,
@@ -145,6 +247,7 @@ def colorize_images(
     for index, image in enumerate(images):
         if image.ndim != 3 or image.shape[0] not in (1, 3):
             raise ValueError(f"image {index} must have shape (3, H, W) or (1, H, W), got {tuple(image.shape)}")
+        max_level(image.dtype)
     if stride is None:
         stride = int(getattr(generator, "stride", 1))
     device, dtype = _device_and_dtype(generator)
@@ -163,34 +266,47 @@ def colorize_images(
         per_pass = len(members) if max_pass_pixels is None else max(1, max_pass_pixels // (h * w))
         passes += [((h, w), members[k : k + per_pass]) for k in range(0, len(members), per_pass)]
 
-    outputs: list[torch.Tensor | None] = [None] * len(images)
+    outputs: list[ColorizedPhoto | None] = [None] * len(images)
     was_training = generator.training
     generator.eval()
     try:
         for size, members in passes:
-            Ls = [_lightness(images[i].to(device)) for i in members]
             # Antialiasing matters when shrinking a large photo: plain bilinear would alias fine texture.
-            L_small = torch.cat(
-                [F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False) for L in Ls]
-            )
+            # Strip by strip (colorize.inference.strips): the whole photo is never a float copy.
+            L_small = torch.cat([working_lightness(images[i], size, rows=strip_rows, device=device) for i in members])
             with torch.inference_mode(), autocast:
                 ab_small = generator(L_small.to(dtype))
             if ab_small.shape != (len(members), 2, *size):
                 raise ValueError(
                     f"generator must return ({len(members)}, 2, {size[0]}, {size[1]}) ab, got {tuple(ab_small.shape)}"
                 )
-            for i, L, ab in zip(members, Ls, ab_small.float().split(1), strict=True):
-                ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
-                outputs[i] = to_uint8_image(normalized_lab_to_rgb(L, ab))[0]
+            for i, ab in zip(members, ab_small.float().split(1), strict=True):
+                outputs[i] = ColorizedPhoto(images[i], ab, rows=strip_rows)
     finally:
         generator.train(was_training)
     return outputs
 
 
-def _lightness(image: torch.Tensor) -> torch.Tensor:
-    """Normalized L ``(1, 1, H, W)`` float32 of a ``(1 or 3, H, W)`` photo."""
-    # A gray image is R = G = B, which Lab maps to its lightness with a = b = 0.
-    return rgb_to_normalized_l(image.expand(3, -1, -1).unsqueeze(0))
+def colorize_images(
+    generator: nn.Module,
+    images: Sequence[torch.Tensor],
+    *,
+    target_size: int,
+    stride: int | None = None,
+    bf16: bool = True,
+    max_pass_pixels: int | None = None,
+) -> list[torch.Tensor]:
+    """Colorize photographs of any sizes: :func:`colorize_photos`, each result as one uint8 tensor.
+
+    Returns:
+        One ``(3, H, W)`` uint8 sRGB image per input, in input order, on the generator's
+        device, whose L* equals the input's up to uint8 rounding except at out-of-gamut
+        (clipped) pixels. The arguments and errors are :func:`colorize_photos`'s.
+    """
+    photos = colorize_photos(
+        generator, images, target_size=target_size, stride=stride, bf16=bf16, max_pass_pixels=max_pass_pixels
+    )
+    return [photo.to_uint8() for photo in photos]
 
 
 def colorize_image(

@@ -1,8 +1,11 @@
-"""Write colorized photographs as PNG files named after their inputs.
+"""Write colorized photographs as PNG (or TIFF) files named after their inputs.
 
 ``colorize predict`` runs Lightning's predict loop over a folder of photos; this callback
 saves each prediction as it arrives (per batch, so memory does not grow with the number of
-photos) as ``<output_dir>/<path relative to input_root, suffix replaced>.png``.
+photos) as ``<output_dir>/<path relative to input_root, suffix replaced>.png`` (``.tiff`` with
+``output_format="tiff"``). A prediction that is a
+:class:`~colorize.inference.full_resolution.ColorizedPhoto` is streamed to the file strip by
+strip, at the input's bit depth (8 or 16) with its dpi and ICC profile (see ``docs/scans.md``).
 
 Names (:func:`output_names`), decided for the whole input list before the first photo is
 written, so they never depend on the order photos arrive in:
@@ -31,14 +34,18 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from colorize.inference.image_files import save_image_png
+from colorize.inference.full_resolution import ColorizedPhoto
+from colorize.inference.image_files import save_image_png, write_png_strips, write_tiff_strips
 
-__all__ = ["ColorizedPhotoWriter", "OutsideInputFolder", "existing_outputs", "output_names"]
+__all__ = ["OUTPUT_FORMATS", "ColorizedPhotoWriter", "OutsideInputFolder", "existing_outputs", "output_names"]
+
+#: ``output_format`` -> the suffix of the files written.
+OUTPUT_FORMATS = {"png": ".png", "tiff": ".tiff"}
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +64,7 @@ def _refuse_inside(output_dir: Path, input_dir: Path) -> None:
         )
 
 
-def output_names(inputs: Sequence[str | os.PathLike]) -> dict[Path, Path]:
+def output_names(inputs: Sequence[str | os.PathLike], suffix: str = ".png") -> dict[Path, Path]:
     """``{input: output}`` for relative input paths, every output distinct (see the module docstring).
 
     Outputs are compared ignoring letter case, so they stay distinct on case-insensitive disks.
@@ -72,10 +79,10 @@ def output_names(inputs: Sequence[str | os.PathLike]) -> dict[Path, Path]:
     for path in paths:
         shared = stems[(path.parent, path.stem.casefold())] > 1
         base = path.name if shared else path.stem
-        target, count = path.parent / f"{base}.png", 1
+        target, count = path.parent / f"{base}{suffix}", 1
         while target.as_posix().casefold() in taken:
             count += 1
-            target = path.parent / f"{base}-{count}.png"
+            target = path.parent / f"{base}-{count}{suffix}"
         taken.add(target.as_posix().casefold())
         names[path] = target
     return names
@@ -107,14 +114,26 @@ class ColorizedPhotoWriter(BasePredictionWriter):
             own folder instead. A file stands for the folder holding it.
         overwrite: replace outputs that exist before the run; without it, they are refused up
             front (:meth:`refuse_existing`) and nothing is written.
+        output_format: ``png`` or ``tiff`` (Deflate-compressed strips). Either keeps a 16-bit
+            input's 16 bits, its dpi and its ICC profile.
 
-    Expects ``predict_step`` to return ``{"image": uint8 (3, H, W), "path": str}``; a
+    Expects ``predict_step`` to return ``{"image": ColorizedPhoto or uint8 (3, H, W), "path": str}``; a
     collated ``{"image": (B, 3, H, W), "path": [str] * B}`` or a list of per-image dicts
     works too.
     """
 
-    def __init__(self, output_dir: str | None = None, input_root: str | None = None, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        input_root: str | None = None,
+        overwrite: bool = False,
+        output_format: Literal["png", "tiff"] = "png",
+    ) -> None:
         super().__init__(write_interval="batch")
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"prediction.output_format must be one of {sorted(OUTPUT_FORMATS)}, got {output_format!r}")
+        self.output_format = output_format
+        self.suffix = OUTPUT_FORMATS[output_format]
         root = Path(input_root).resolve() if input_root is not None else None
         # `colorize predict photo.jpg`: the root is the folder holding that one photo.
         self.input_root = root.parent if root is not None and root.is_file() else root
@@ -167,7 +186,7 @@ class ColorizedPhotoWriter(BasePredictionWriter):
             lying = Path(os.path.abspath(Path(input_path).expanduser()))
             _refuse_inside(self.output_dir, lying.parent.resolve())
             relative = Path(lying.name)
-        target = self.output_dir / self._names.get(relative, relative.with_suffix(".png"))
+        target = self.output_dir / self._names.get(relative, relative.with_suffix(self.suffix))
         # Belt and braces: whatever the folders, the input file itself is never the target.
         if target.resolve() == source:
             raise ValueError(f"output {str(target)!r} would overwrite its input {input_path!r}")
@@ -181,7 +200,7 @@ class ColorizedPhotoWriter(BasePredictionWriter):
                 relative.append(Path(Path(os.path.abspath(Path(path).expanduser())).name))
             elif (inside := self._relative(path)) is not None:
                 relative.append(inside)
-        self._names = output_names(relative)
+        self._names = output_names(relative, self.suffix)
 
     def refuse_existing(self, inputs: Sequence[str | os.PathLike]) -> None:
         """Plan ``inputs`` and refuse, before anything is written, outputs that exist already (unless ``overwrite``).
@@ -229,12 +248,31 @@ class ColorizedPhotoWriter(BasePredictionWriter):
             if target in self._written:
                 # Not planned (the writer used outside the predict loop): never overwrite, never refuse.
                 name, count = Path(path).name, 1
-                target = target.with_name(f"{name}.png")
+                target = target.with_name(f"{name}{self.suffix}")
                 while target in self._written:
                     count += 1
-                    target = target.with_name(f"{name}-{count}.png")
-            save_image_png(image, target)
+                    target = target.with_name(f"{name}-{count}{self.suffix}")
+            self._save(image, target)
             self._written[target] = path
+
+    def _save(self, image: torch.Tensor | ColorizedPhoto, target: Path) -> None:
+        if isinstance(image, torch.Tensor) and self.output_format == "png":
+            save_image_png(image, target)
+            return
+        if isinstance(image, torch.Tensor):
+            image = _InMemory(image)
+        write = write_png_strips if self.output_format == "png" else write_tiff_strips
+        options = {"rows": image.rows} if self.output_format == "tiff" else {}
+        write(
+            target,
+            image.levels(),
+            height=image.height,
+            width=image.width,
+            bits=image.bits,
+            dpi=image.dpi,
+            icc_profile=image.icc_profile,
+            **options,
+        )
 
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
         log.info("wrote %d colorized photo(s) to %s", len(self._written), self.output_dir)
@@ -255,8 +293,25 @@ def _items(prediction: Any) -> Iterator[tuple[torch.Tensor, str]]:
         raise TypeError(f"prediction must be a dict with 'image' and 'path', got {type(prediction).__name__}")
     image, path = prediction["image"], prediction["path"]
     if isinstance(path, (str, os.PathLike)):
-        yield (image[0] if image.ndim == 4 and len(image) == 1 else image), os.fspath(path)
+        single = isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == 1
+        yield (image[0] if single else image), os.fspath(path)
         return
     if image.ndim != 4 or len(image) != len(path):
         raise ValueError(f"{len(path)} paths do not match images of shape {tuple(image.shape)}")
     yield from zip(image, (os.fspath(p) for p in path), strict=True)
+
+
+class _InMemory:
+    """A uint8 ``(3, H, W)`` tensor seen as one band, for the streaming writers (TIFF of a tensor)."""
+
+    bits, dpi, icc_profile = 8, None, None
+
+    def __init__(self, image: torch.Tensor) -> None:
+        if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
+            raise ValueError(f"image must be uint8 (3, H, W), got {image.dtype} {tuple(image.shape)}")
+        self.image = image
+        self.height, self.width = int(image.shape[1]), int(image.shape[2])
+        self.rows = self.height
+
+    def levels(self) -> Iterator:
+        yield self.image.permute(1, 2, 0).cpu().numpy()

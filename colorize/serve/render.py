@@ -15,8 +15,9 @@ from PIL import Image
 from torch import nn
 
 from colorize.atomic import atomic_open
-from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.color import normalized_lab_to_rgb, to_uint8_image
 from colorize.inference.full_resolution import colorize_image
+from colorize.inference.strips import strip_lightness, strip_rows
 
 __all__ = ["MAX_STRENGTH", "PREVIEW_SIDE", "ScaledColor", "colorize_at_strength", "gray_of", "preview", "save_png"]
 
@@ -63,11 +64,18 @@ def colorize_at_strength(colorizer, rgb: torch.Tensor, strength: float = 1.0) ->
 
 
 def gray_of(rgb: torch.Tensor) -> torch.Tensor:
-    """What the model sees of a photo: its L* shown as gray (a = b = 0), uint8 ``(3, H, W)``."""
-    L = rgb_to_normalized_l(rgb.unsqueeze(0))
-    gray = normalized_lab_to_rgb(L, L.new_zeros(1, 2, *L.shape[-2:]))[0]
-    # a = b = 0 is R = G = B up to float error; one channel value for all three makes it exactly gray.
-    return to_uint8_image(gray.mean(dim=0, keepdim=True)).expand(3, -1, -1).contiguous()
+    """What the model sees of a photo: its L* shown as gray (a = b = 0), uint8 ``(3, H, W)``.
+
+    Strip by strip (:mod:`colorize.inference.strips`): float32 Lab of a whole 100 MP photo would be GBs.
+    """
+    out = torch.empty((1, *rgb.shape[-2:]), dtype=torch.uint8)
+    rows = strip_rows(rgb.shape[-1])
+    for top in range(0, rgb.shape[-2], rows):
+        L = strip_lightness(rgb[:, top : top + rows])
+        gray = normalized_lab_to_rgb(L, L.new_zeros(1, 2, *L.shape[-2:]))[0]
+        # a = b = 0 is R = G = B up to float error; one channel value for all three makes it exactly gray.
+        out[:, top : top + rows] = to_uint8_image(gray.mean(dim=0, keepdim=True))
+    return out.expand(3, -1, -1).contiguous()
 
 
 def preview(rgb: torch.Tensor, max_side: int = PREVIEW_SIDE) -> torch.Tensor:

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--max_upload_mb", type=float, default=50.0, help="largest file accepted, MB (default 50)")
     parser.add_argument(
-        "--max_megapixels", type=float, default=40.0, help="largest photo accepted, megapixels (default 40)"
+        "--max_megapixels", type=float, default=100.0, help="largest photo accepted, megapixels (default 100)"
     )
     parser.add_argument(
         "--max_store_mb",

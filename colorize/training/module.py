@@ -380,10 +380,17 @@ class ColorizationGAN(L.LightningModule):
         """Full-resolution colorization of each photo of the batch (see :mod:`colorize.inference.full_resolution`).
 
         Photos that share a working size share generator passes, under bf16 autocast on the CPU and CUDA.
-        ``batch["image"]`` is a list of ``(3, H, W)`` photos (or a stacked ``(B, 3, H, W)`` tensor).
+        ``batch["image"]`` is a list of ``(1 or 3, H, W)`` uint8 or uint16 photos (or a stacked
+        ``(B, 3, H, W)`` tensor); ``batch["dpi"]`` and ``batch["icc_profile"]``, where present, go
+        with them to the file. Each prediction's ``image`` is a
+        :class:`~colorize.inference.full_resolution.ColorizedPhoto`: its full-resolution colour is
+        computed strip by strip as the writer streams it to disk, so memory stays bounded.
         """
-        from colorize.inference.full_resolution import colorize_images
+        from colorize.inference.full_resolution import colorize_photos
 
         size = self.trainer.datamodule.hparams.image_size if self.trainer.datamodule is not None else 256
-        images = colorize_images(self.colorizing_generator, list(batch["image"]), target_size=size)
-        return [{"image": image, "path": path} for image, path in zip(images, batch["path"], strict=True)]
+        photos = colorize_photos(self.colorizing_generator, list(batch["image"]), target_size=size)
+        for key in ("dpi", "icc_profile"):
+            for photo, value in zip(photos, batch.get(key) or [None] * len(photos), strict=True):
+                setattr(photo, key, value)
+        return [{"image": photo, "path": path} for photo, path in zip(photos, batch["path"], strict=True)]

@@ -291,13 +291,15 @@ def test_predict_dataset_full_resolution(tmp_path, caplog):
     item = dataset[0]
     assert item["image"].shape == (3, 20, 40) and item["image"].dtype == torch.uint8
     assert item["path"] == str(tmp_path / "a.png")
-    assert dataset[1]["image"].shape == (3, 30, 20)  # gray photos are what prediction is for
+    # Gray photos are what prediction is for; one channel: a third of the memory of RGB at 100 MP.
+    assert dataset[1]["image"].shape == (1, 30, 20) and (dataset[1]["image"] == 9).all()
     with caplog.at_level(logging.WARNING, logger="colorize.data.dataset"):
         marker = dataset[2]
     assert marker == {"skip": "unreadable", "path": str(tmp_path / "bad.jpg")}
     assert "bad.jpg" in caplog.text
 
     batch = collate_predict([item, marker, dataset[1]])  # sizes differ: a list, the marker dropped
-    assert [tuple(x.shape) for x in batch["image"]] == [(3, 20, 40), (3, 30, 20)]
+    assert [tuple(x.shape) for x in batch["image"]] == [(3, 20, 40), (1, 30, 20)]
     assert batch["image"][0] is item["image"] and batch["path"] == [str(tmp_path / "a.png"), str(tmp_path / "gray.png")]
-    assert collate_predict([marker]) == {"image": [], "path": []}
+    assert batch["dpi"] == [None, None] and batch["icc_profile"] == [None, None]
+    assert collate_predict([marker]) == {"image": [], "path": [], "dpi": [], "icc_profile": []}

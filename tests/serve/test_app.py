@@ -73,7 +73,7 @@ def test_the_page_loads_nothing_from_elsewhere(client):
 def test_models_lists_the_menu_and_limits_and_describes_a_model(client):
     menu = client.get("/api/models").json()
     assert [m["label"] for m in menu["models"]] == ["first", "second"]
-    assert menu["limits"] == {"max_bytes": 50_000_000, "max_pixels": 40_000_000}
+    assert menu["limits"] == {"max_bytes": 50_000_000, "max_pixels": 100_000_000}
     first = client.get("/api/models/0").json()
     assert first["name"] == "first" and first["image_size"] == 16
     assert [row["metric"] for row in first["accuracy"]] == ["pixel_acc@2%", "pixel_acc@5%"]

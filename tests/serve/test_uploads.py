@@ -53,4 +53,4 @@ def test_receive_stops_at_the_byte_limit_and_leaves_nothing(tmp_path):
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         UploadLimits(max_bytes=0)
-    assert UploadLimits().describe() == "50 MB and 40 megapixels"
+    assert UploadLimits().describe() == "50 MB and 100 megapixels"

@@ -2,7 +2,7 @@
 // Plain browser JavaScript, no build step and nothing fetched from elsewhere: the page must work offline.
 "use strict";
 
-const state = { models: [], model: 0, maxBytes: 50e6, maxPixels: 40e6, queue: Promise.resolve() };
+const state = { models: [], model: 0, maxBytes: 50e6, maxPixels: 100e6, queue: Promise.resolve() };
 const $ = (selector, root = document) => root.querySelector(selector);
 
 function formatMB(bytes) {
@@ -135,8 +135,53 @@ function newCard(name) {
 }
 
 function setState(card, stateName, message) {
+  clearInterval(card.ticker);
   card.dataset.state = stateName;
   $(".message", card).textContent = message;
+}
+
+// A large scan takes a while: say what is happening and for how long, once a second, until the next state.
+// progress() may add what is known (bytes sent or received); the message is replaced by setState.
+function showProgress(card, stateName, text, progress = () => "") {
+  setState(card, stateName, `${text}…`);
+  const started = Date.now();
+  card.ticker = setInterval(() => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const extra = progress();
+    $(".message", card).textContent = `${text}… ${seconds} s${extra ? `, ${extra}` : ""}`;
+  }, 1000);
+}
+
+// POST a file with XMLHttpRequest, whose upload events tell how much has been sent (fetch() has none).
+function send(url, file, headers, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => onProgress(event.loaded);
+    xhr.onerror = () => reject(new Error("the server did not answer (is it still running?)"));
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300 && body) resolve(body);
+      else reject(new Error(body && body.error ? body.error : `${xhr.status} ${xhr.statusText}`));
+    };
+    xhr.send(file);
+  });
+}
+
+// The body of a response as a Blob, counting the bytes received so far into counter.received.
+async function readBody(response, counter) {
+  if (!response.body || !response.body.getReader) return response.blob();
+  const reader = response.body.getReader();
+  const parts = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    counter.received += value.length;
+  }
+  return new Blob(parts, { type: response.headers.get("Content-Type") || "image/png" });
 }
 
 function addFiles(files) {
@@ -153,15 +198,17 @@ async function upload(file, card) {
     setState(card, "error", `${file.name}: ${formatMB(file.size)}; photos may be at most ${state.maxBytes / 1e6} MB`);
     return;
   }
-  setState(card, "uploading", `uploading ${formatMB(file.size)}…`);
+  let sent = 0;
+  showProgress(card, "uploading", `uploading ${formatMB(file.size)}`, () =>
+    sent < file.size ? `${Math.round((100 * sent) / file.size)} % sent` : "reading the photo");
   let photo;
   try {
-    const response = await request("api/photos", {
-      method: "POST",
-      body: file,
-      headers: { "Content-Type": "application/octet-stream", "X-Filename": encodeURIComponent(file.name) },
-    });
-    photo = await response.json();
+    photo = await send(
+      "api/photos",
+      file,
+      { "Content-Type": "application/octet-stream", "X-Filename": encodeURIComponent(file.name) },
+      (loaded) => { sent = loaded; },
+    );
   } catch (err) {
     const message = err.message.includes(file.name) ? err.message : `${file.name}: ${err.message}`;
     setState(card, "error", message);
@@ -203,12 +250,15 @@ async function colorize(card) {
   const model = state.model;
   const url = `api/photos/${photo.id}/colorized.png?model=${model}&strength=${strength}`;
   const token = ++card.token;
-  setState(card, "working", "colorizing…");
+  const counter = { received: 0 };
+  const megapixels = (photo.width * photo.height) / 1e6;
+  showProgress(card, "working", `colorizing ${megapixels.toFixed(1)} megapixels`, () =>
+    counter.received ? `${formatMB(counter.received)} received` : "");
   // A newer strength or model supersedes this one: abort the old request, so the server drops its job.
   if (card.pending) card.pending.abort();
   card.pending = new AbortController();
   try {
-    const blob = await (await request(url, { signal: card.pending.signal })).blob();
+    const blob = await readBody(await request(url, { signal: card.pending.signal }), counter);
     if (token !== card.token) return; // a newer strength or model was asked for meanwhile
     const after = $(".after", card);
     if (after.src.startsWith("blob:")) URL.revokeObjectURL(after.src);
