@@ -3,8 +3,9 @@
 - :mod:`colorize.inference.full_resolution`: colour at a photo's own resolution (the generator at
   its working size, a*b* upsampled, the input's L* kept);
 - :mod:`colorize.inference.colorizer`: :class:`Colorizer`, loaded from a ``.ckpt`` or an export;
-- :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code) and the
-  trust check of the classes it names;
+- :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code);
+- :mod:`colorize.inference.trust`: the registry of colorize's own classes, the only ones a
+  shared export or checkpoint may make it build, checked before anything is imported;
 - :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos.
 
 May import models, data and the base (``color``, ``atomic``, ``provenance``, ``results``);
