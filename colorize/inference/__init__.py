@@ -7,8 +7,9 @@
 - :mod:`colorize.inference.image_files`: pictures written atomically, PNG and TIFF band by band
   at 8 or 16 bits with dpi and ICC profile;
 - :mod:`colorize.inference.colorizer`: :class:`Colorizer`, loaded from a ``.ckpt`` or an export;
-- :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code) and the
-  trust check of the classes it names;
+- :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code);
+- :mod:`colorize.inference.trust`: the registry of colorize's own classes, the only ones a
+  shared export or checkpoint may make it build, checked before anything is imported;
 - :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos.
 
 May import models, data and the base (``color``, ``atomic``, ``provenance``, ``results``);
