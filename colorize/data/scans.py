@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from colorize.data.images import UnreadableImageError, _to_rgb
+from colorize.data.images import PHOTO_FORMATS, UnreadableImageError, _to_rgb
 
 __all__ = ["Scan", "load_scan", "srgb_profile"]
 
@@ -143,7 +143,7 @@ def _dpi(image: Image.Image) -> tuple[float, float] | None:
 
 
 def _decode(path: Path) -> Scan:
-    with Image.open(path) as opened:
+    with Image.open(path, formats=PHOTO_FORMATS) as opened:
         opened.load()
         dpi = _dpi(opened)
         profile = opened.info.get("icc_profile") or None

@@ -5,9 +5,10 @@ Why the limits: a photo is colorized at its own resolution. That work runs in st
 (the upload, its colorized version, the gray one: about 10 bytes per pixel; measured, a
 40 megapixel photo took 0.41 GB beyond the server's own, so about 1 GB at 100) rather than
 with float32 Lab of the whole photo as it did (5.3 GB at 40 megapixels). Hence 100
-megapixels, a 1200 dpi scan of a 13 x 18 cm print. A bigger one, or a decompression bomb (a
-tiny file that decodes to gigapixels), would take the server down for everyone. The byte
-limit is checked while the upload streams in, the pixel limit from the image header, before anything is decoded.
+megapixels, a 1200 dpi scan of a 13 x 18 cm print. A bigger one, or a decompression bomb
+(a tiny file that decodes to gigapixels), would take the server down for everyone. The
+byte limit is checked while the upload streams in, the pixel limit from the image header,
+before anything is decoded.
 
 Why one folder: the server must not leave anything behind on the machine it runs on. Every
 upload and every picture made from it lives under a ``tempfile`` folder that is removed on
