@@ -107,7 +107,9 @@ def h264_encoder() -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+    # FFmpeg's errors render as "[Errno -1094995529] Invalid data ...: 'path'"; the reason alone reads better.
+    text = (getattr(error, "strerror", None) if isinstance(error, av.error.FFmpegError) else None) or str(error)
+    text = text.strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -352,8 +354,9 @@ def colorize_video(
     if format_name is None:
         raise ValueError(f"{target}: a colorized video must end in {', '.join(sorted(OUTPUT_FORMATS))}")
     if batch_size < 1 or queue_batches < 1 or not 0 <= crf <= 51:
-        raise ValueError(f"need batch_size >= 1, queue_batches >= 1, 0 <= crf <= 51; got {batch_size}, "
-                         f"{queue_batches}, {crf}")
+        raise ValueError(
+            f"need batch_size >= 1, queue_batches >= 1, 0 <= crf <= 51; got {batch_size}, {queue_batches}, {crf}"
+        )
     steadier = Steadier(strength=steady) if steady > 0 else None
     started = time.perf_counter()
     container = open_video(source)
@@ -422,8 +425,9 @@ def colorize_video(
     if broken is not None:
         log.warning("%s: %s", source, broken)
     cuts = tuple(steadier.cuts) if steadier is not None else ()
-    return VideoResult(target, done, declared, time.perf_counter() - started, encoder.encoder, broken, cuts,
-                       len(copied), alive.most)
+    return VideoResult(
+        target, done, declared, time.perf_counter() - started, encoder.encoder, broken, cuts, len(copied), alive.most
+    )
 
 
 def _drain_then_end(channel: queue.Queue) -> None:
@@ -463,7 +467,11 @@ def _streams_to_copy(container: Any, format_name: str, source: Path) -> dict[int
         if supported is not None and name not in supported:
             log.warning(
                 "%s: stream #%d (%s %s) cannot go into %s; left out (a .mkv output keeps it)",
-                source, stream.index, stream.type, name, format_name,
+                source,
+                stream.index,
+                stream.type,
+                name,
+                format_name,
             )
             continue
         copied[stream.index] = stream
