@@ -134,7 +134,7 @@ def load_photo(sample: Path, relative: str) -> np.ndarray:
     from colorize.data.images import load_rgb
 
     if not (sample / relative).is_file():
-        raise SystemExit(f"no held-out photo {sample / relative}: build the sample set (make sample-data) or pass --sample")
+        raise SystemExit(f"no held-out photo {sample / relative}: make sample-data, or pass --sample FOLDER")
     return np.asarray(load_rgb(sample / relative))
 
 
@@ -246,7 +246,7 @@ def memory_rows(args: argparse.Namespace, scratch: Path) -> list[list[str]]:
         frames = seconds * FPS
         # A long film is a repeated camera path: the frame count is what memory could grow with.
         loop = (f for _ in range(math.ceil(frames / (4 * FPS))) for f in clip_frames(*photos, 4 * FPS))
-        write_clip((f for _, f in zip(range(frames), loop)), None, gray, preset="ultrafast")
+        write_clip((f for _, f in zip(range(frames), loop, strict=False)), None, gray, preset="ultrafast")
         command = [sys.executable, "-m", "benchmarks.video", "--memory-child", str(gray)]
         if args.checkpoint:
             command += ["--checkpoint", args.checkpoint]
@@ -313,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             clips = []
             for i, (a, b) in enumerate(CLIP_PHOTOS[: args.clips]):
                 color, gray = scratch / f"clip{i}_color.mp4", scratch / f"clip{i}_gray.mp4"
-                write_clip(clip_frames(load_photo(args.sample, a), load_photo(args.sample, b), args.frames), color, gray)
+                photos = load_photo(args.sample, a), load_photo(args.sample, b)
+                write_clip(clip_frames(*photos, args.frames), color, gray)
                 clips.append((f"{Path(a).stem} → cut → {Path(b).stem}", gray, color))
         variants = [(ROWS[0], network, 0.0), (ROWS[1], network, STEADY)]
         if not args.no_mirror:
