@@ -187,6 +187,15 @@ def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: thre
         return
     except Exception as err:  # FFmpeg's errors on a corrupt stream, and anything unexpected alike
         error = _first_line(err)
+        try:  # the frames the decoder still holds (B-frames, frame threads) come before the break
+            for frame in video.codec_context.decode(None):
+                alive.add(1)
+                _put(out, ("frame", _Frame(frame.to_ndarray(format="rgb24"), frame.pts, index, matrix)), stop)
+                index += 1
+        except _Stop:
+            return
+        except Exception:  # nothing more to be had from this stream
+            pass
     try:
         _put(out, ("end", error), stop)
     except _Stop:
@@ -382,7 +391,7 @@ def colorize_video(
     bar = _progress_bar(declared, source.name, progress)
     was_training = network.training
     network.eval()
-    broken, done = None, 0
+    broken, end_error, done = None, None, 0
     decoder.start()
     writer.start()
     try:
@@ -406,6 +415,7 @@ def colorize_video(
                     on_batch(done)
                 batch = []
             if kind == "end":
+                end_error = value
                 broken = _where_broken(value, done, declared, video)
                 break
         encoded.put(_END)
@@ -413,7 +423,7 @@ def colorize_video(
         if encoder.error is not None:
             raise encoder.error
         if done == 0:
-            raise NotAVideoError(f"{source}: no frame could be decoded" + (f" ({broken})" if broken else ""))
+            raise NotAVideoError(f"{source}: no frame could be decoded" + (f" ({end_error})" if end_error else ""))
         os.replace(part, target)
     except BaseException:
         stop.set()
