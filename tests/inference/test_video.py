@@ -111,7 +111,8 @@ def test_output_is_written_under_a_temporary_name_and_a_failed_run_leaves_the_ol
 def test_frames_are_streamed_not_held(tmp_path):
     source = tmp_path / "film.mp4"
     write_clip(source, frames=80, height=32, width=32)
-    result = colorize_video(colourful_unet(), source, tmp_path / "out.mp4", target_size=32, batch_size=2, queue_batches=1)
+    out = tmp_path / "out.mp4"
+    result = colorize_video(colourful_unet(), source, out, target_size=32, batch_size=2, queue_batches=1)
     assert result.frames == 80
     # Two queues of one batch, the batch being colorized, one frame in each thread's hands.
     assert result.max_in_flight <= 2 + 2 + 2 + 2
