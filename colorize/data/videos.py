@@ -12,6 +12,13 @@ from pathlib import Path
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts"})
 """Lower-case suffixes of the files :func:`find_videos` picks up (matched case-insensitively)."""
 
+OUTPUT_FORMATS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+"""Suffix of a colorized video -> FFmpeg's muxer. All take H.264 and AAC; Matroska takes any audio or subtitle codec."""
+
+
+class NotAVideoError(ValueError):
+    """A file that FFmpeg cannot open, or that holds no video stream."""
+
 
 def is_video_path(path: str | os.PathLike) -> bool:
     """Whether ``path``'s suffix names a video container (the file itself is not opened)."""

@@ -5,7 +5,11 @@
 - :mod:`colorize.inference.colorizer`: :class:`Colorizer`, loaded from a ``.ckpt`` or an export;
 - :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code) and the
   trust check of the classes it names;
-- :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos.
+- :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos;
+- :mod:`colorize.inference.video`: a film colorized file to file with PyAV, streaming, its sound,
+  timing and rotation kept; :mod:`colorize.inference.steady`: colour carried along DIS optical flow
+  (forward–backward check, scene cuts); :mod:`colorize.inference.video_writer`: ``colorize predict``'s
+  films, after its photos.
 
 May import models, data and the base (``color``, ``atomic``, ``provenance``, ``results``);
 evaluation, training, serve and the CLI import inference, never the other way. Nothing is

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.data.videos import OUTPUT_FORMATS, NotAVideoError
 from colorize.inference.full_resolution import bf16_is_used, working_size
 from colorize.inference.steady import Steadier
 
@@ -51,17 +52,11 @@ __all__ = ["NotAVideoError", "VideoResult", "colorize_video", "h264_encoder", "O
 
 log = logging.getLogger(__name__)
 
-#: Output suffix -> FFmpeg muxer. All three take H.264 and AAC; Matroska takes any audio or subtitle codec.
-OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 #: Encoders tried in order: H.264 plays everywhere (browsers included); MPEG-4 part 2 is FFmpeg's own fallback.
 ENCODERS = ("libx264", "libopenh264", "mpeg4")
 #: x264's speed/size trade-off: "veryfast" costs ~2 ms a 640x360 frame on one core, a few % of the generator.
 X264_PRESET = "veryfast"
 _END = object()
-
-
-class NotAVideoError(ValueError):
-    """A file that FFmpeg cannot open, or that holds no video stream."""
 
 
 @dataclass

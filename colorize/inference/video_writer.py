@@ -24,8 +24,7 @@ from typing import Any, Literal
 
 from lightning.pytorch.callbacks import Callback
 
-from colorize.data.videos import find_videos, is_video_path
-from colorize.inference.video import OUTPUT_FORMATS, NotAVideoError, VideoResult, colorize_video
+from colorize.data.videos import OUTPUT_FORMATS, NotAVideoError, find_videos, is_video_path
 from colorize.inference.writer import ColorizedPhotoWriter, output_names
 from colorize.models.mirror_average import MirrorAverage, colorizing_network
 
@@ -72,7 +71,7 @@ class ColorizedVideoWriter(Callback):
         self.steady, self.mirror_average, self.batch_size, self.crf = strength, mirror_average, batch_size, crf
         self.progress = progress
         self.input_root = input_root
-        self.results: list[VideoResult] = []
+        self.results: list[Any] = []  # colorize.inference.video.VideoResult
         self.skipped: list[str] = []
 
     @property
@@ -119,6 +118,9 @@ class ColorizedVideoWriter(Callback):
         log.info("colorized %d video(s); %d skipped", len(self.results), len(self.skipped))
 
     def _one(self, network: Any, source: Path, target: Path, size: int) -> None:
+        # Imported here: PyAV and OpenCV load only when there is a film (colorize --help stays quick).
+        from colorize.inference.video import colorize_video
+
         if target.resolve() == source.resolve():
             raise ValueError(f"output {target} would overwrite its input {source}")
         try:
