@@ -229,11 +229,20 @@ def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
 # ---------------------------------------------------------------------------- memory
 
 
+def tiny_network() -> tuple[nn.Module, int, str]:
+    from colorize.models.unet import UNet
+
+    torch.manual_seed(0)
+    return UNet(base_width=8, depth=2).eval(), 128, "a small UNet (base width 8, depth 2) at 128 px"
+
+
 def peak_rss_child(args: argparse.Namespace) -> None:
     """``--memory-child GRAY``: colorize it, print ``{"peak_mib", "frames", "frames_per_s"}`` as JSON."""
-    network, size, _ = load_network(args.checkpoint)
+    network, size, _ = tiny_network() if args.memory_tiny else load_network(args.checkpoint)
     with tempfile.TemporaryDirectory() as folder:
-        result = colorize_video(network, args.memory_child, Path(folder) / "out.mp4", target_size=size, steady=STEADY)
+        result = colorize_video(
+            network, args.memory_child, Path(folder) / "out.mp4", target_size=size, steady=args.steady
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mib": peak, "frames": result.frames, "frames_per_s": result.frames_per_s}))
 
@@ -250,6 +259,8 @@ def memory_rows(args: argparse.Namespace, scratch: Path) -> list[list[str]]:
         command = [sys.executable, "-m", "benchmarks.video", "--memory-child", str(gray)]
         if args.checkpoint:
             command += ["--checkpoint", args.checkpoint]
+        if args.memory_tiny:
+            command.append("--memory-tiny")
         done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
         child = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append([f"{seconds} s", str(child["frames"]), f"{child['peak_mib']:.0f}", f"{child['frames_per_s']:.2g}"])
@@ -291,6 +302,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--videos", type=Path, help="test-set mode: colour videos to measure instead of made clips")
     parser.add_argument("--no-mirror", action="store_true", help="skip the mirror-averaged rows (half the time)")
     parser.add_argument("--memory-minutes", type=float, default=0, help="also compare peak memory, 10 s vs this")
+    parser.add_argument(
+        "--memory-tiny", action="store_true", help="the memory runs with a small UNet (minutes, not hours, per film)"
+    )
+    parser.add_argument("--steady", type=float, default=STEADY, help="the steadied rows' strength")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
     return parser.parse_args(argv)
@@ -316,10 +331,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 photos = load_photo(args.sample, a), load_photo(args.sample, b)
                 write_clip(clip_frames(*photos, args.frames), color, gray)
                 clips.append((f"{Path(a).stem} → cut → {Path(b).stem}", gray, color))
-        variants = [(ROWS[0], network, 0.0), (ROWS[1], network, STEADY)]
+        variants = [(ROWS[0], network, 0.0), (ROWS[1], network, args.steady)]
         if not args.no_mirror:
             mirrored = MirrorAverage(network).eval()
-            variants += [(ROWS[2], mirrored, 0.0), (ROWS[3], mirrored, STEADY)]
+            variants += [(ROWS[2], mirrored, 0.0), (ROWS[3], mirrored, args.steady)]
         for name, gray, color in clips:
             rows: dict[str, dict] = {}
             for row, net, steady in variants:
@@ -350,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"- load average (1 min) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f}; "
         f"CPU pressure (PSI some, avg60 / avg300): {cpu_pressure()}",
         f"- clips: {'test-set videos of ' + str(args.videos) if args.videos else 'made from held-out photos'}, "
-        f"{WIDTH} x {HEIGHT}, steadying strength {STEADY}",
+        f"{WIDTH} x {HEIGHT}, steadying strength {args.steady}",
         "- warp error: Lai et al. 2018 along **DIS** flow of the gray clip (not FlowNet2): compare within this "
         "project only; pairs across the cut are left out. CDC: JS divergence (natural log) of RGB histograms, "
         "mean of gaps 1, 2, 4.",
@@ -369,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         report += [
             "",
             "## Memory: peak resident memory of the whole process (fresh subprocess each)",
+            "",
+            f"Generator: {tiny_network()[2] if args.memory_tiny else described}; steadied, batch 4.",
             "",
             table(("clip", "frames", "peak RSS (MiB)", "frames/s"), memory),
         ]
