@@ -305,6 +305,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--memory-tiny", action="store_true", help="the memory runs with a small UNet (minutes, not hours, per film)"
     )
+    parser.add_argument("--memory-only", action="store_true", help="only the memory comparison")
     parser.add_argument("--steady", type=float, default=STEADY, help="the steadied rows' strength")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
@@ -316,6 +317,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.memory_child:
         peak_rss_child(args)
         return {}
+    if args.memory_only:
+        with tempfile.TemporaryDirectory() as folder:
+            memory = memory_rows(args, Path(folder))
+        generator = tiny_network()[2] if args.memory_tiny else load_network(args.checkpoint)[2]
+        report = [
+            "# Video colorization: peak memory, a short film vs a long one",
+            "",
+            f"- generator: {generator}; steadied ({args.steady}), batch 4; each film in a fresh process",
+            f"- CPU: {cpu_description()}; CPU pressure (PSI some, avg60 / avg300): {cpu_pressure()}",
+            "",
+            table(("clip", "frames", "peak RSS (MiB)", "frames/s"), memory),
+        ]
+        publish("\n".join(report) + "\n", args.output)
+        return {"memory": memory}
     network, size, described = load_network(args.checkpoint)
     load_start = os.getloadavg()[0]
     per_clip: list[dict[str, dict]] = []

@@ -122,7 +122,9 @@ class ColorizedVideoWriter(Callback):
         from colorize.inference.video import colorize_video
 
         if target.resolve() == source.resolve():
-            raise ValueError(f"output {target} would overwrite its input {source}")
+            log.warning("skipping video %s: its output would overwrite it; choose another --output", source)
+            self.skipped.append(os.fspath(source))
+            return
         try:
             result = colorize_video(
                 network,
