@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from benchmarks.bench import cpu_description, cpu_pressure, publish, table  # noqa: E402
-from colorize.evaluation.temporal import TemporalMetrics  # noqa: E402
+from colorize.evaluation.temporal import TemporalMetrics, flow_checks  # noqa: E402
 from colorize.inference.full_resolution import bf16_is_used, working_size  # noqa: E402
 from colorize.inference.video import colorize_video  # noqa: E402
 from colorize.models.mirror_average import MirrorAverage  # noqa: E402
@@ -147,18 +147,26 @@ def decode(path: Path) -> Iterator[np.ndarray]:
 # ---------------------------------------------------------------------------- measuring
 
 
-def measure_clip(gray: Path, shown: Path, color: Path | None) -> dict[str, float]:
+def gray_flows(gray: Path) -> list:
+    """The flow checks of the gray clip's consecutive frames (computed once, shared by every row)."""
+    return flow_checks([lightness_u8(g) for g in decode(gray)])
+
+
+def measure_clip(gray: Path, shown: Path, color: Path | None, flows: list) -> dict[str, float]:
     """Temporal metrics of the video ``shown`` (flow from ``gray``; accuracy against ``color`` when given)."""
     metrics = TemporalMetrics()
     truths = decode(color) if color is not None else None
-    for g, s in zip(decode(gray), decode(shown), strict=True):
-        metrics.update(lightness_u8(g), s, next(truths) if truths is not None else None)
+    for i, (g, s) in enumerate(zip(decode(gray), decode(shown), strict=True)):
+        kwargs = {"flow": flows[i - 1]} if i else {}
+        metrics.update(lightness_u8(g), s, next(truths) if truths is not None else None, **kwargs)
     return metrics.compute()
 
 
-def colorize_row(network: nn.Module, size: int, gray: Path, color: Path | None, out: Path, steady: float) -> dict:
+def colorize_row(
+    network: nn.Module, size: int, gray: Path, color: Path | None, out: Path, steady: float, flows
+) -> dict:
     result = colorize_video(network, gray, out, target_size=size, steady=steady, batch_size=4)
-    row = measure_clip(gray, out, color)
+    row = measure_clip(gray, out, color, flows)
     row.update(frames_per_s=result.frames_per_s, seconds=result.seconds, frames_out=result.frames)
     return row
 
@@ -300,7 +308,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=150, help="frames per made clip (150 = 6 s at 25 frames/s)")
     parser.add_argument("--clips", type=int, default=len(CLIP_PHOTOS), help="how many made clips")
     parser.add_argument("--videos", type=Path, help="test-set mode: colour videos to measure instead of made clips")
-    parser.add_argument("--no-mirror", action="store_true", help="skip the mirror-averaged rows (half the time)")
+    parser.add_argument(
+        "--mirror", choices=("both", "off", "only"), default="both", help="rows without/with mirror averaging"
+    )
     parser.add_argument("--memory-minutes", type=float, default=0, help="also compare peak memory, 10 s vs this")
     parser.add_argument(
         "--memory-tiny", action="store_true", help="the memory runs with a small UNet (minutes, not hours, per film)"
@@ -346,22 +356,27 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 photos = load_photo(args.sample, a), load_photo(args.sample, b)
                 write_clip(clip_frames(*photos, args.frames), color, gray)
                 clips.append((f"{Path(a).stem} → cut → {Path(b).stem}", gray, color))
-        variants = [(ROWS[0], network, 0.0), (ROWS[1], network, args.steady)]
-        if not args.no_mirror:
+        variants = [] if args.mirror == "only" else [(ROWS[0], network, 0.0), (ROWS[1], network, args.steady)]
+        if args.mirror != "off":
             mirrored = MirrorAverage(network).eval()
             variants += [(ROWS[2], mirrored, 0.0), (ROWS[3], mirrored, args.steady)]
         for name, gray, color in clips:
             rows: dict[str, dict] = {}
+            flows = gray_flows(gray)
             for row, net, steady in variants:
-                rows[row] = colorize_row(net, size, gray, color, scratch / "out.mp4", steady)
-            rows["true colour"] = measure_clip(gray, color, color)
-            rows["all-gray"] = measure_clip(gray, gray, color)
+                rows[row] = colorize_row(net, size, gray, color, scratch / "out.mp4", steady, flows)
+                print(f"{name}, {row}: {rows[row]}", file=sys.stderr, flush=True)  # progress of a long run
+            rows["true colour"] = measure_clip(gray, color, color, flows)
+            rows["all-gray"] = measure_clip(gray, gray, color, flows)
             per_clip.append(rows)
             sections.append(f"### {name} ({rows[ROWS[0]]['frames']:.0f} frames)\n\n{table(HEADER, render_rows(rows))}")
         memory = memory_rows(args, scratch) if args.memory_minutes else None
     overall = mean_rows(per_clip)
     rate_alone = generator_rate(network, size)
-    plain, steadied = overall[ROWS[0]], overall[ROWS[1]]
+    plain, steadied = (
+        overall[ROWS[0] if args.mirror != "only" else ROWS[2]],
+        overall[ROWS[1] if args.mirror != "only" else ROWS[3]],
+    )
     checks = [
         f"- steadied warp error / per-frame: **{steadied['warp_error'] / plain['warp_error']:.2f}×** (target ≤ 0.7×)",
         f"- CDC steadied {steadied['cdc'] * 1e3:.3g} vs per-frame {plain['cdc'] * 1e3:.3g} ×10⁻³ (target: lower)",
