@@ -2,10 +2,11 @@
 
 PyAV (FFmpeg in its wheel, no system ffmpeg) decodes and encodes. Three threads overlap:
 
-    decoder thread:  demux, decode, convert to RGB  -> queue (bounded) ->
-    calling thread:  L*, the generator in batches under bf16, steadying (:mod:`colorize.inference.steady`),
-                     a*b* upsampled and joined with the frame's own L* -> queue (bounded) ->
-    encoder thread:  encode (H.264), mux; audio and subtitle packets are muxed as they came
+    decoder thread:  demux, decode, L* (OpenCV)  -> queue (bounded) ->
+    calling thread:  the generator in batches of one working size under bf16 -> queue (bounded) ->
+    encoder thread:  steadying along the flow (:mod:`colorize.inference.steady`), a*b* upsampled and
+                     joined with the frame's own L*, encode (H.264), mux; audio and subtitle packets
+                     are muxed as they came
 
 The queues hold at most a few batches, so memory is constant whatever the film's length; the
 most frames alive at once is reported (:attr:`VideoResult.max_in_flight`).
@@ -128,6 +129,7 @@ class _Frame:
     index: int
     display_matrix: tuple[int, ...] | None
     ab: np.ndarray | None = None  # (2, h, w) float32 normalized a*b* at the working size, once colorized
+    small_lightness: np.ndarray | None = None  # (h, w) uint8 L at the working size, for the steadying's flow
 
 
 def frame_lightness(rgb: np.ndarray) -> np.ndarray:
@@ -227,9 +229,18 @@ def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: thre
 class _Encoder:
     """Encoder thread: opens the output on the first frame (its display matrix is known then), encodes, muxes."""
 
-    def __init__(self, path: Path, format_name: str, source: Any, copied: dict[int, Any], crf: int, encoder: str):
+    def __init__(
+        self,
+        path: Path,
+        format_name: str,
+        source: Any,
+        copied: dict[int, Any],
+        crf: int,
+        encoder: str,
+        steadier: Steadier | None,
+    ):
         self.path, self.format_name, self.source, self.copied = path, format_name, source, copied
-        self.crf, self.encoder = crf, encoder
+        self.crf, self.encoder, self.steadier = crf, encoder, steadier
         self.container: Any = None
         self.stream: Any = None
         self.streams: dict[int, Any] = {}
@@ -274,7 +285,8 @@ class _Encoder:
                 packet.stream = self.streams[packet.stream.index]
                 self.container.mux(packet)
             pending.clear()
-        frame = av.VideoFrame.from_ndarray(join_lab(value.lightness, value.ab), format="rgb24")
+        ab = value.ab if self.steadier is None else self.steadier(value.small_lightness, value.ab)
+        frame = av.VideoFrame.from_ndarray(join_lab(value.lightness, ab), format="rgb24")
         frame.pts = value.pts if value.pts is not None else value.index
         frame.time_base = self.stream.codec_context.time_base
         self.container.mux(self.stream.encode(frame))
@@ -305,9 +317,9 @@ def _generator_device(network: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 class _Colorist:
-    """A batch of frames' L* -> their a*b* at the working size, steadied in order (the calling thread's work)."""
+    """A batch of frames' L* -> their a*b* at the working size (the calling thread's work)."""
 
-    def __init__(self, network: nn.Module, target_size: int, steadier: Steadier | None, bf16: bool):
+    def __init__(self, network: nn.Module, target_size: int, steadier: bool, bf16: bool):
         self.network, self.target_size, self.steadier = network, target_size, steadier
         self.device, self.dtype = _generator_device(network)
         self.stride = int(getattr(network, "stride", 1))
@@ -336,9 +348,11 @@ class _Colorist:
         if ab_small.shape != (len(frames), 2, *size):
             raise ValueError(f"generator must return ({len(frames)}, 2, {size[0]}, {size[1]}), got {ab_small.shape}")
         ab_np = ab_small.cpu().numpy()
-        if self.steadier is not None:
+        if self.steadier:
+            # The flow is computed in the encoder thread, in frame order, while the next batch is colorized.
             gray = ((L_small[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-            return [self.steadier(gray[i], ab_np[i]) for i in range(len(frames))]
+            for frame, small in zip(frames, gray, strict=True):
+                frame.small_lightness = small
         return list(ab_np)
 
 
@@ -401,13 +415,13 @@ def colorize_video(
     part = temporary_path(target)
     video = container.streams.video[0]
     copied = _streams_to_copy(container, format_name, source)
-    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder())
+    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder(), steadier)
     decoded: queue.Queue = queue.Queue(maxsize=batch_size * queue_batches)
     encoded: queue.Queue = queue.Queue(maxsize=batch_size * queue_batches)
     stop, alive = threading.Event(), _Counter()
     decoder = threading.Thread(target=_decode, args=(container, copied, decoded, stop, alive), daemon=True)
     writer = threading.Thread(target=encoder.run, args=(encoded, alive), daemon=True)
-    colorist = _Colorist(network, target_size, steadier, bf16)
+    colorist = _Colorist(network, target_size, steadier is not None, bf16)
     declared = int(video.frames or 0)
     bar = _progress_bar(declared, source.name, progress)
     was_training = network.training
