@@ -51,8 +51,19 @@ def test_predict_one_film_to_one_film(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".*.part")) and not (tmp_path / "run" / "predictions").exists()
 
 
+class Lines(logging.Handler):
+    """The messages of one logger, whatever other tests did to the root logger's handlers or levels."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
 @pytest.mark.slow
-def test_predict_a_folder_writes_films_beside_photos_and_skips_a_fake_by_name(tmp_path, caplog):
+def test_predict_a_folder_writes_films_beside_photos_and_skips_a_fake_by_name(tmp_path):
     from conftest import make_photo
 
     inputs = tmp_path / "in"
@@ -60,12 +71,16 @@ def test_predict_a_folder_writes_films_beside_photos_and_skips_a_fake_by_name(tm
     write_clip(inputs / "trip" / "film.mkv", frames=8)
     make_photo(3).save(inputs / "photo.png")
     (inputs / "fake.mp4").write_text("not a film")
-    with caplog.at_level(logging.WARNING):
+    logger, handler = logging.getLogger("colorize.inference.video_writer"), Lines()
+    logger.addHandler(handler)
+    try:
         predict(tmp_path, "--input", str(inputs), "--output", str(tmp_path / "out"), "--video.steady=off")
+    finally:
+        logger.removeHandler(handler)
     assert (tmp_path / "out" / "photo.png").is_file()
     assert frame_count(tmp_path / "out" / "trip" / "film.mp4") == 8
     assert not (tmp_path / "out" / "fake.mp4").exists()
-    lines = [r.getMessage() for r in caplog.records if "fake.mp4" in r.getMessage()]
+    lines = [line for line in handler.lines if "fake.mp4" in line]
     assert len(lines) == 1 and lines[0].startswith("skipping video") and "\n" not in lines[0]
 
 
