@@ -11,7 +11,7 @@ CONFIG ?= advanced
 export HF_HUB_OFFLINE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-all lint format sample-data demo bench bench-gpu bench-predict bench-scans profile experiments-sample clean \
+.PHONY: help install lock test test-all lint format sample-data demo bench bench-gpu bench-predict bench-scans bench-video profile experiments-sample clean \
 	install-browser serve screenshot
 # Offline there are no ImageNet weights for the ResNet18 encoder: train it from scratch unless told otherwise.
 PRETRAINED ?= false
@@ -117,6 +117,12 @@ SCANS_ARGS ?=
 bench-scans: $(STAMP) ## wall time, CPU time and peak memory of colorize predict on one 1/12/40/100 MP grayscale scan, each in a fresh process -> benchmarks/RESULTS-scans.md (~10 min on 2 cores; SCANS_ARGS="--sizes 1,40 --before ../old-checkout")
 	$(BIN)/python -m benchmarks.scans --output benchmarks/RESULTS-scans.md $(SCANS_ARGS) \
 		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt)
+
+VIDEO_BENCH_ARGS ?=
+
+bench-video: $(STAMP) $(SAMPLE_DIR)/MANIFEST.tsv ## video: warp error, CDC, accuracy, frames/s per-frame vs steadied, on clips made from held-out photos; peak memory 10 s vs 10 min -> benchmarks/RESULTS-video.md (~30 min on 2 CPU cores; VIDEO_BENCH_ARGS="--memory-minutes 0")
+	$(BIN)/python -m benchmarks.video --sample $(SAMPLE_DIR) --output benchmarks/RESULTS-video.md --memory-minutes 10 \
+		$(if $(wildcard $(DEMO_RUN)/checkpoints/last.ckpt),--checkpoint $(DEMO_RUN)/checkpoints/last.ckpt) $(VIDEO_BENCH_ARGS)
 
 GPU_BENCH_ARGS ?=
 

@@ -28,7 +28,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from colorize.data.datamodule import ColorizationDataModule
+from colorize.data.videos import is_video_path
 from colorize.evaluation.report import EvaluationReport
+from colorize.inference.video_writer import ColorizedVideoWriter
 from colorize.inference.writer import ColorizedPhotoWriter
 from colorize.training.callbacks import BalancedAccuracyMonitor, ValidationSamples
 from colorize.training.checkpointing import AtomicCheckpointIO, LastCheckpoint, MidEpochCheckpoint
@@ -151,16 +153,26 @@ def rewrite_arguments(argv: list[str]) -> list[str]:
     return standalone_arguments(_rewrite_names(argv))
 
 
+def _shortcuts(argv: list[str]) -> dict[str, str]:
+    """:data:`PREDICT_SHORTCUTS`, where ``--output`` names the colorized film when a film goes in and one comes out."""
+    source = _option(argv, "--input") or _option(argv, "--data.predict_path")
+    output = _option(argv, "--output")
+    if source and output and is_video_path(source) and is_video_path(output):
+        return {**PREDICT_SHORTCUTS, "--output": "--video.output"}
+    return PREDICT_SHORTCUTS
+
+
 def _rewrite_names(argv: list[str]) -> list[str]:
     out: list[str] = []
+    shortcuts = _shortcuts(argv)
     it = iter(argv)
     for arg in it:
         name, eq, value = arg.partition("=")
         if arg == "--overwrite":  # a flag: predict may replace outputs that exist before the run
             out.append("--prediction.overwrite=true")
             continue
-        if name in PREDICT_SHORTCUTS:
-            name = PREDICT_SHORTCUTS[name]
+        if name in shortcuts:
+            name = shortcuts[name]
             arg = f"{name}={value}" if eq else name
         if name in ("--config", "-c"):
             if eq:
@@ -215,6 +227,8 @@ class ColorizeCLI(LightningCLI):
         parser.add_lightning_class_args(EvaluationReport, "evaluation")
         parser.add_lightning_class_args(ColorizedPhotoWriter, "prediction")
         parser.link_arguments("data.predict_path", "prediction.input_root")
+        parser.add_lightning_class_args(ColorizedVideoWriter, "video")
+        parser.link_arguments("data.predict_path", "video.input_root")
         parser.set_defaults(
             {
                 "trainer.max_epochs": 80,
@@ -255,9 +269,13 @@ class ColorizeCLI(LightningCLI):
         for logger in self.trainer.loggers:
             if isinstance(logger, ColorizeWandbLogger):
                 logger.use_run_folder(run_dir, create_id=self.trainer.is_global_zero)
+        single_video = any(isinstance(c, ColorizedVideoWriter) and c.single_video for c in self.trainer.callbacks)
         for callback in self.trainer.callbacks:
-            if isinstance(callback, ColorizedPhotoWriter) and callback.output_dir is None:
-                callback.output_dir = run_dir / "predictions"
+            if isinstance(callback, ColorizedPhotoWriter):
+                if single_video:
+                    callback.input_root = None  # one film in: no photo to write, no folder to keep photos out of
+                if callback.output_dir is None:
+                    callback.output_dir = run_dir / "predictions"
 
     # ---- checks that must fail before any training starts
     def _validate(self) -> None:
@@ -328,7 +346,7 @@ class ColorizeCLI(LightningCLI):
 
     def before_predict(self) -> None:
         if not self.datamodule.hparams.predict_path:
-            raise SystemExit("colorize predict: say what to colorize with --input PHOTO_OR_FOLDER")
+            raise SystemExit("colorize predict: say what to colorize with --input PHOTO_VIDEO_OR_FOLDER")
         self._default_checkpoint("predict")
         for callback in self.trainer.callbacks:
             if isinstance(callback, ColorizedPhotoWriter):
@@ -338,6 +356,11 @@ class ColorizeCLI(LightningCLI):
                     raise SystemExit(f"colorize predict: {error}") from None
         # Full-resolution photos are written as they come; keeping them all in memory helps nobody.
         self.config_init["predict"]["return_predictions"] = False
+
+    def after_predict(self) -> None:
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, ColorizedVideoWriter):
+                callback.colorize_all(self.trainer, self.model)
 
 
 EPILOG = """more commands:
@@ -359,6 +382,8 @@ def run_cli(args: list[str] | None = None) -> ColorizeCLI:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     # The generator's weight average (model.ema_decay) is in eval mode on purpose: it never trains.
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+    # `colorize predict --input film.mp4`: no photo for the predict loop; the film comes after it.
+    warnings.filterwarnings("ignore", message=r".*Total length of `DataLoader` across ranks is zero.*")
     return ColorizeCLI(
         ColorizationGAN,
         ColorizationDataModule,

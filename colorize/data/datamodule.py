@@ -22,6 +22,7 @@ from colorize.data.coco import COCO_SAMPLE_SIZE, coco_sample_dir, ensure_coco_sa
 from colorize.data.dataset import PhotoDataset, PredictPhotoDataset, collate_photos, collate_predict
 from colorize.data.images import find_images
 from colorize.data.splits import Split, check_split_sizes, make_split
+from colorize.data.videos import find_videos, is_video_path
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class ColorizationDataModule(lightning.LightningDataModule):
             uses ``<default_root_dir>/split.json`` when a trainer is attached, so resumed
             runs and ``test`` see exactly the same photos.
         skip_gray: skip photos without color (their ab target is all zero).
-        predict_path: a photo or a folder of photos to colorize at full resolution.
+        predict_path: a photo, a video or a folder of them to colorize at full resolution (videos are
+            colorized by :mod:`colorize.inference.video_writer`, not by this module's datasets).
         predict_batch_size: photos per predict batch. Photos of a batch that share a working
             size share one generator pass (:func:`colorize.inference.full_resolution.colorize_images`), which is
             where batching saves time; but they are full-resolution photos, held in memory
@@ -315,5 +317,11 @@ class ColorizationDataModule(lightning.LightningDataModule):
             raise ValueError("data.predict_path must name a photo or a folder of photos to colorize")
         path = Path(self.predict_path).expanduser()
         if path.is_file():
-            return [path]
-        return _find(path, "data.predict_path")
+            # A film is colorized by colorize.inference.video_writer after the photos: no photo here.
+            return [] if is_video_path(path) else [path]
+        try:
+            return _find(path, "data.predict_path")
+        except ValueError:
+            if path.is_dir() and find_videos(path):
+                return []  # a folder of films only
+            raise

@@ -10,7 +10,11 @@
 - :mod:`colorize.inference.export`: the generator export (safetensors + JSON, no code);
 - :mod:`colorize.inference.trust`: the registry of colorize's own classes, the only ones a
   shared export or checkpoint may make it build, checked before anything is imported;
-- :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos.
+- :mod:`colorize.inference.writer`: ``colorize predict``'s writer of colorized photos;
+- :mod:`colorize.inference.video`: a film colorized file to file with PyAV, streaming, its sound,
+  timing and rotation kept; :mod:`colorize.inference.steady`: colour carried along DIS optical flow
+  (forward–backward check, scene cuts); :mod:`colorize.inference.video_writer`: ``colorize predict``'s
+  films, after its photos.
 
 May import models, data and the base (``color``, ``atomic``, ``provenance``, ``results``);
 evaluation, training, serve and the CLI import inference, never the other way. Nothing is

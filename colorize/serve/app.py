@@ -16,6 +16,7 @@ Routes (all relative, so the page also works behind a path prefix):
 - ``GET /api/photos/{id}/{gray|original|colorized}.png``: pictures of it; ``colorized`` takes
   ``model``, ``strength`` and ``full=1`` (full resolution; otherwise a preview of at most
   :data:`~colorize.serve.render.PREVIEW_SIDE` px) and ``download=1``.
+- ``/api/videos...``: short videos, colorized with progress (:mod:`colorize.serve.videos`).
 
 Every failure answers ``{"error": "<file name>: what went wrong"}`` with a 4xx/5xx status and
 the server goes on. Heavy work (decoding, colorizing, PNG encoding) runs in one worker thread,
@@ -48,6 +49,7 @@ from colorize.serve.guard import SameOriginGuard
 from colorize.serve.jobs import Busy, ClientGone, JobQueue, Slots
 from colorize.serve.render import MAX_STRENGTH, colorize_at_strength, gray_of, preview, save_png
 from colorize.serve.uploads import Photo, PhotoStore, UploadRejected
+from colorize.serve.videos import VideoJobs, video_routes
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -137,6 +139,7 @@ def create_app(
     pictures = _Pictures(catalog, store)
     jobs = JobQueue(max_waiting)
     receiving = Slots(max_uploads, "uploads")
+    videos = VideoJobs(catalog)  # short films: colorize/serve/videos.py, routes under /api/videos
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
@@ -240,6 +243,7 @@ def create_app(
         finally:
             jobs.close()
             store.close()
+            videos.close()
 
     middleware = [Middleware(SameOriginGuard)]
     if allowed_hosts:
@@ -250,6 +254,7 @@ def create_app(
         Route("/api/models/{index}", model),
         Route("/api/photos", upload, methods=["POST"]),
         Route("/api/photos/{photo_id}/{kind:str}.png", picture),
+        *video_routes(videos),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
