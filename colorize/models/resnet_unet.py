@@ -21,6 +21,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import adapt_input_conv, load_state_dict
 from torch import nn
 
+from colorize.models.hints import HINT_CHANNELS, check_hints, widen_on_load, with_hints, zero_hint_weights_
 from colorize.models.imagenet_weights import check_fits, load_offline_weights
 from colorize.models.init import icnr_, init_normal_
 
@@ -135,6 +136,11 @@ class ResNetUNet(nn.Module):
         out_indices: which of the encoder's feature maps to use (timm's ``out_indices``); None
             for timm's default. Maps at reduction 1 do not fit the decoder, whose full-resolution
             level takes the input L as its skip: VGG16 needs ``[1, 2, 3, 4, 5]``.
+        hints: also read hints ``(B, 3, H, W)`` (Zhang et al. 2017; :mod:`colorize.models.hints`): they
+            enter the encoder's stem beside the rescaled L, and the full-resolution skip beside L, so
+            a hint reaches the head at its own pixel as well as through the encoder's context. Both
+            get 3 more input channels whose weights start at zero (pretrained stems too): the fresh
+            network computes what the hint-free one does, and a hint-free state dict loads into it.
 
     Attributes:
         stride: the encoder's largest reduction (32 for resnet18); H and W must be multiples of it.
@@ -150,6 +156,7 @@ class ResNetUNet(nn.Module):
         out_channels: int = 2,
         weights: str | None = None,
         out_indices: Sequence[int] | None = None,
+        hints: bool = False,
     ) -> None:
         super().__init__()
         if min(in_channels, out_channels) < 1:
@@ -163,7 +170,9 @@ class ResNetUNet(nn.Module):
             check_fits(weights, encoder)  # fail before building anything
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices)
+        self.takes_hints = hints
+        extra = HINT_CHANNELS if hints else 0
+        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices, extra)
         self.input_mean, self.input_std = _gray_stats(self.encoder)
 
         channels = list(self.encoder.feature_info.channels())
@@ -191,7 +200,7 @@ class ResNetUNet(nn.Module):
                 index, out_width = skip_of[reduction], channels[skip_of[reduction]]
                 skip_width = out_width
             elif reduction == 1:
-                index, out_width, skip_width = -1, max(width // 2, 1), in_channels
+                index, out_width, skip_width = -1, max(width // 2, 1), in_channels + extra
             else:
                 index, out_width, skip_width = None, max(width // 2, 1), 0
             self.decoder.append(_UpBlock(width, skip_width, out_width))
@@ -204,18 +213,30 @@ class ResNetUNet(nn.Module):
         for m in self.decoder.modules():
             if isinstance(m, SubPixelUpsample):
                 m.reset_parameters()
+        if hints:
+            stem = _stem_name(self.encoder, in_channels + extra)
+            skip = f"decoder.{len(self.decoder) - 1}.conv.0"
+            for name in (f"encoder.{stem}", skip):
+                zero_hint_weights_(self.get_submodule(name))
+            widen_on_load(self, [f"encoder.{stem}.weight", f"{skip}.weight"])
 
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         """L in [-1, 1] -> the gray level the encoder's ImageNet weights expect: ``((x + 1) / 2 - mean) / std``."""
         return ((x + 1) / 2 - self.input_mean) / self.input_std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` L ``(B, in_channels, H, W)``; ``hints`` ``(B, 3, H, W)`` or None (none given; hint models only)."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNetUNet expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % self.stride or w % self.stride:
             raise ValueError(f"ResNetUNet needs H and W to be multiples of {self.stride} (its stride), got {h}x{w}")
-        features = self.encoder(self.encoder_input(x))
+        hints = check_hints(hints, x, type(self).__name__, self.takes_hints)
+        if self.takes_hints:
+            features = self.encoder(with_hints(self.encoder_input(x), hints))
+            x = with_hints(x, hints)
+        else:
+            features = self.encoder(self.encoder_input(x))
         y = features[-1]
         for block, index in zip(self.decoder, self._skip_index, strict=True):
             skip = None if index is None else x if index == -1 else features[index]
@@ -264,6 +285,16 @@ def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     return bool(answered) and answered[0]
 
 
+def _stem_name(encoder: nn.Module, channels: int) -> str:
+    """Name of the encoder's first convolution, the one that reads the ``channels``-wide input."""
+    for name, module in encoder.named_modules():
+        if isinstance(module, nn.Conv2d):
+            if module.in_channels != channels:
+                break
+            return name
+    raise ValueError(f"cannot find the stem of {type(encoder).__name__}: its first convolution does not read the input")
+
+
 def _gray_stats(encoder: nn.Module) -> tuple[float, float]:
     """Mean and std of a gray input for ``encoder``: its timm config's RGB statistics averaged over RGB."""
     cfg = getattr(encoder, "pretrained_cfg", None) or {}
@@ -280,8 +311,9 @@ def _create_encoder(
     in_channels: int,
     weights: str | None = None,
     out_indices: Sequence[int] | None = None,
+    extra_channels: int = 0,
 ) -> nn.Module:
-    kwargs = {"features_only": True, "in_chans": in_channels}
+    kwargs = {"features_only": True, "in_chans": in_channels + extra_channels}
     if out_indices is not None:
         kwargs["out_indices"] = tuple(out_indices)
     if weights is not None or pretrained_path is not None:
@@ -291,7 +323,7 @@ def _create_encoder(
         else:
             origin = str(pretrained_path)
             state_dict = _read_state_dict_file(Path(pretrained_path))
-        state_dict, input_size = _encoder_state_dict(encoder, state_dict, in_channels, origin)
+        state_dict, input_size = _encoder_state_dict(encoder, state_dict, in_channels, origin, extra_channels)
         log.info("Loading %s encoder weights from %s", encoder, origin)
         overlay = {"state_dict": state_dict, "input_size": input_size}
         try:
@@ -323,7 +355,7 @@ def _read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _encoder_state_dict(
-    encoder: str, state_dict: dict[str, torch.Tensor], in_channels: int, origin: str
+    encoder: str, state_dict: dict[str, torch.Tensor], in_channels: int, origin: str, extra_channels: int = 0
 ) -> tuple[dict[str, torch.Tensor], tuple[int, ...]]:
     """Check a full-model state dict against timm's ``encoder``, adapt the stem, keep the encoder's part.
 
@@ -333,12 +365,14 @@ def _encoder_state_dict(
     Those head keys are dropped; any other missing or unexpected key, or a shape mismatch, is an
     error naming ``origin`` rather than a silently half-random encoder. Returns the state dict
     and the ``input_size`` for timm's pretrained config (its channels now ``in_channels``, so
-    timm loads the adapted stem as is).
+    timm loads the adapted stem as is). ``extra_channels`` (the hint path) are appended to the
+    stem's input with zero weights, after the adaptation to ``in_channels``.
     """
+    total = in_channels + extra_channels
     # Keys and shapes only: build on the meta device, no memory, no init cost.
     with torch.device("meta"):
-        full = timm.create_model(encoder, pretrained=False, in_chans=in_channels)
-        features = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=in_channels)
+        full = timm.create_model(encoder, pretrained=False, in_chans=total)
+        features = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=total)
     cfg = full.pretrained_cfg
     expected = {k: v.shape for k, v in full.state_dict().items()}
     classifier = _as_tuple(cfg.get("classifier"))
@@ -351,6 +385,10 @@ def _encoder_state_dict(
         if key in state_dict and state_dict[key].ndim == 4 and state_dict[key].shape[1] != in_channels:
             # RGB stem (C, 3, k, k) -> (C, 1, k, k) summed: what the stem computes on an R = G = B image.
             state_dict[key] = adapt_input_conv(in_channels, state_dict[key])
+        if extra_channels and key in state_dict and state_dict[key].ndim == 4:
+            stem = state_dict[key]
+            zeros = stem.new_zeros((stem.shape[0], extra_channels, *stem.shape[2:]))
+            state_dict[key] = torch.cat([stem, zeros], dim=1)
 
     missing = [k for k in sorted(kept) if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
@@ -365,7 +403,7 @@ def _encoder_state_dict(
             f"unexpected {_preview(unexpected)}, shape mismatches {_preview(mismatched)}"
         )
     input_size = tuple(cfg.get("input_size") or (3, 224, 224))
-    return {k: v for k, v in state_dict.items() if k in kept}, (in_channels, *input_size[1:])
+    return {k: v for k, v in state_dict.items() if k in kept}, (total, *input_size[1:])
 
 
 def _encoder_keys(full_keys: Iterable[str], feature_keys: Iterable[str]) -> set[str] | None:
