@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.inference.hints import Hint, hint_planes
+from colorize.models.hints import takes_hints
 
 __all__ = ["CPU_PASS_PIXELS", "bf16_is_used", "colorize_image", "colorize_images", "working_size"]
 
@@ -98,6 +100,7 @@ def colorize_images(
     stride: int | None = None,
     bf16: bool = True,
     max_pass_pixels: int | None = None,
+    hints: Sequence[Sequence[Hint] | None] | None = None,
 ) -> list[torch.Tensor]:
     """Colorize photographs of any sizes, keeping each one's resolution and lightness.
 
@@ -132,6 +135,9 @@ def colorize_images(
         max_pass_pixels: the most working-size pixels (batch x h x w) one generator pass may
             take; larger groups are split, and a photo larger than this goes alone. None: on
             the CPU :data:`CPU_PASS_PIXELS`, elsewhere no limit.
+        hints: per photo, user colour hints in its own pixels (:class:`colorize.inference.hints.Hint`)
+            or None; mapped to the working size by :func:`colorize.inference.hints.hint_planes`.
+            Only for a generator that takes hints (``hints: true``).
 
     Returns:
         One ``(3, H, W)`` uint8 sRGB image per input, in input order, on the generator's
@@ -152,6 +158,7 @@ def colorize_images(
         max_pass_pixels = CPU_PASS_PIXELS if device.type == "cpu" else None
     elif max_pass_pixels < 1:
         raise ValueError(f"max_pass_pixels must be positive (or None), got {max_pass_pixels}")
+    _check_hints(generator, images, hints)
     # nullcontext, not autocast(enabled=False): some device types warn on any autocast.
     autocast = torch.autocast(device.type, torch.bfloat16) if bf16_is_used(generator, bf16) else nullcontext()
 
@@ -173,8 +180,12 @@ def colorize_images(
             L_small = torch.cat(
                 [F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False) for L in Ls]
             )
+            hint_small = _pass_hints(hints, members, images, size)
             with torch.inference_mode(), autocast:
-                ab_small = generator(L_small.to(dtype))
+                if hint_small is None:
+                    ab_small = generator(L_small.to(dtype))
+                else:
+                    ab_small = generator(L_small.to(dtype), hint_small.to(device, dtype))
             if ab_small.shape != (len(members), 2, *size):
                 raise ValueError(
                     f"generator must return ({len(members)}, 2, {size[0]}, {size[1]}) ab, got {tuple(ab_small.shape)}"
@@ -185,6 +196,22 @@ def colorize_images(
     finally:
         generator.train(was_training)
     return outputs
+
+
+def _check_hints(generator: nn.Module, images: Sequence[torch.Tensor], hints) -> None:
+    if hints is None:
+        return
+    if len(hints) != len(images):
+        raise ValueError(f"hints must hold one entry (a list or None) per image: {len(hints)} for {len(images)} images")
+    if any(hints) and not takes_hints(generator):
+        raise ValueError("this model was trained without hints (its generator has no hint input)")
+
+
+def _pass_hints(hints, members: list[int], images: Sequence[torch.Tensor], size: tuple[int, int]):
+    """The hint planes of one pass's photos at the working ``size``; None when none of them has hints."""
+    if hints is None or not any(hints[i] for i in members):
+        return None
+    return torch.cat([hint_planes(hints[i] or [], *images[i].shape[-2:], size) for i in members])
 
 
 def _lightness(image: torch.Tensor) -> torch.Tensor:
@@ -200,6 +227,7 @@ def colorize_image(
     target_size: int,
     stride: int | None = None,
     bf16: bool = True,
+    hints: Sequence[Hint] | None = None,
 ) -> torch.Tensor:
     """Colorize one photograph: :func:`colorize_images` of one photo (the arguments are the same).
 
@@ -210,4 +238,5 @@ def colorize_image(
     Raises:
         ValueError: if ``image`` is not ``(1 or 3, H, W)``.
     """
-    return colorize_images(generator, [image], target_size=target_size, stride=stride, bf16=bf16)[0]
+    per_image = None if hints is None else [hints]
+    return colorize_images(generator, [image], target_size=target_size, stride=stride, bf16=bf16, hints=per_image)[0]

@@ -13,6 +13,7 @@ in about [-1, 1], already on the device; with ``data.hints`` training batches al
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -171,6 +172,8 @@ class ColorizationGAN(L.LightningModule):
         self.gan_loss = GANLoss(gan_mode)
         self._generator_optimizer = generator_optimizer
         self._discriminator_optimizer = discriminator_optimizer
+        # `colorize predict --hints`: {resolved photo path: [Hint]}; not a hyperparameter, set per run.
+        self.predict_hints: dict[str, list] | None = None
         # Validation monitoring (and the "best" checkpoint) use the paper's metric.
         self.val_pixel_accuracy = PixelAccuracy()
 
@@ -401,9 +404,14 @@ class ColorizationGAN(L.LightningModule):
 
         Photos that share a working size share generator passes, under bf16 autocast on the CPU and CUDA.
         ``batch["image"]`` is a list of ``(3, H, W)`` photos (or a stacked ``(B, 3, H, W)`` tensor).
+        :attr:`predict_hints` (``{resolved photo path: hints}``, set by ``colorize predict --hints``)
+        gives photos their colour hints.
         """
         from colorize.inference.full_resolution import colorize_images
 
         size = self.trainer.datamodule.hparams.image_size if self.trainer.datamodule is not None else 256
-        images = colorize_images(self.colorizing_generator, list(batch["image"]), target_size=size)
+        hints = None
+        if self.predict_hints:
+            hints = [self.predict_hints.get(str(Path(path).resolve())) for path in batch["path"]]
+        images = colorize_images(self.colorizing_generator, list(batch["image"]), target_size=size, hints=hints)
         return [{"image": image, "path": path} for image, path in zip(images, batch["path"], strict=True)]
