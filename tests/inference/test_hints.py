@@ -151,3 +151,20 @@ def test_predict_with_hints_checks_everything_first_and_uses_them(photo_folder, 
     (tmp_path / "h.json").write_text("{}")
     with pytest.raises(SystemExit, match="--hints .*h.json: this model was trained without hints"):
         run_cli(["predict", *tiny_run_args(photo_folder, free), f"--input={inputs}", f"--hints={tmp_path / 'h.json'}"])
+
+
+@torch.no_grad()
+def test_a_hint_models_checkpoint_and_export_keep_the_hint_path(photo_folder, tmp_path):
+    from colorize.cli import run_cli
+    from colorize.inference.colorizer import export_checkpoint, load_colorizer
+
+    run = tmp_path / "run"
+    with_hints = ["--model.generator.init_args.hints=true", "--model.discriminator.init_args.in_channels=6"]
+    run_cli(["fit", *tiny_run_args(photo_folder, run, *with_hints, "--data.hints=true")])
+    checkpoint = load_colorizer(run / "checkpoints" / "last.ckpt")
+    export = load_colorizer(export_checkpoint(run / "checkpoints" / "last.ckpt", tmp_path / "g.safetensors"))
+    assert checkpoint.takes_hints and export.takes_hints
+    L, hints = torch.rand(1, 1, 32, 32) * 2 - 1, torch.zeros(1, 3, 32, 32)
+    hints[:, :, 10:20, 10:20] = torch.tensor([0.3, -0.2, 1.0]).view(1, 3, 1, 1)
+    assert torch.equal(checkpoint.network.eval()(L, hints), export.network.eval()(L, hints))
+    assert checkpoint.generator.down[0][0].weight[:, 1:].abs().sum() > 0  # trained: the hint weights moved
