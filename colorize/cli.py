@@ -244,6 +244,8 @@ class ColorizeCLI(LightningCLI):
 
     # ---- checks that must fail before any training starts
     def _validate(self) -> None:
+        if self.config[self.subcommand].get("hints"):
+            raise SystemExit(f"colorize {self.subcommand}: --hints is for colorize predict (test sweeps its own hints)")
         try:
             self.datamodule.validate()
             stride = getattr(self.model.generator, "stride", 1)

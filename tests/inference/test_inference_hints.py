@@ -151,6 +151,8 @@ def test_predict_with_hints_checks_everything_first_and_uses_them(photo_folder, 
     (tmp_path / "h.json").write_text("{}")
     with pytest.raises(SystemExit, match="--hints .*h.json: this model was trained without hints"):
         run_cli(["predict", *tiny_run_args(photo_folder, free), f"--input={inputs}", f"--hints={tmp_path / 'h.json'}"])
+    with pytest.raises(SystemExit, match="colorize test: --hints is for colorize predict"):
+        run_cli(["test", *tiny_run_args(photo_folder, free), f"--hints={tmp_path / 'h.json'}"])
 
 
 @torch.no_grad()
