@@ -18,9 +18,10 @@ PRETRAINED ?= false
 DEMO_RUN ?= runs/demo
 SAMPLE_RUNS ?= runs/sample
 # The held-out-source comparison: the paper's advanced generator (ResNet18 from scratch offline), the
-# offline recipe from scratch and with each offline ImageNet encoder. The paper's five experiments:
+# offline recipe from scratch and with each offline ImageNet encoder, and the demo's recipe with colour hints
+# (its hint sweep: docs/hints.md). The paper's five experiments:
 # make experiments-sample EXPERIMENTS="$(PAPER_EXPERIMENTS)".
-EXPERIMENTS ?= advanced offline_scratch offline_lite0 offline
+EXPERIMENTS ?= advanced offline_scratch offline_lite0 offline offline_hints
 PAPER_EXPERIMENTS := vanilla vanilla_augment vanilla_perceptual advanced advanced_warmup
 DEMO_CONFIG ?= offline
 # One W&B group per `make experiments-sample`, so one dashboard compares its runs.

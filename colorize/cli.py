@@ -218,6 +218,12 @@ class ColorizeCLI(LightningCLI):
             default=None,
             help="a generator export (.safetensors) to test or predict with; `--ckpt_path FILE.safetensors` sets it",
         )
+        parser.add_argument(
+            "--hints",
+            type=str | None,
+            default=None,
+            help="predict: a JSON file of colour hints per photo, for a model trained with hints (docs/hints.md)",
+        )
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.link_arguments("trainer.default_root_dir", "last_checkpoint.dirpath", compute_fn=_checkpoint_dir)
@@ -279,6 +285,8 @@ class ColorizeCLI(LightningCLI):
 
     # ---- checks that must fail before any training starts
     def _validate(self) -> None:
+        if self.config[self.subcommand].get("hints"):
+            raise SystemExit(f"colorize {self.subcommand}: --hints is for colorize predict (test sweeps its own hints)")
         try:
             self.datamodule.validate()
             stride = getattr(self.model.generator, "stride", 1)
@@ -329,6 +337,28 @@ class ColorizeCLI(LightningCLI):
             if isinstance(callback, EvaluationReport):
                 callback.checkpoint_path = str(used)
 
+    def _read_predict_hints(self) -> None:
+        """``--hints``: checked whole against the inputs and the model before any photo is colorized."""
+        path = self.config.predict.get("hints")
+        if not path:
+            return
+        from colorize.inference.hints import read_hints_file
+        from colorize.models.hints import takes_hints
+
+        if not takes_hints(self.model.generator):
+            raise SystemExit(
+                f"colorize predict: --hints {path}: this model was trained without hints "
+                "(model.generator.init_args.hints is false); train one with hints, e.g. --config offline_hints.yaml"
+            )
+        root = Path(self.datamodule.hparams.predict_path).expanduser().resolve()
+        base = root.parent if root.is_file() else root
+        inputs = {p.resolve().relative_to(base).as_posix(): p for p in self.datamodule._predict_paths()}
+        try:
+            hints = read_hints_file(path, inputs)
+        except (FileNotFoundError, ValueError) as error:
+            raise SystemExit(f"colorize predict: {error}") from None
+        self.model.predict_hints = {str(Path(inputs[k]).resolve()): v for k, v in hints.items()}
+
     def before_fit(self) -> None:
         if self.config.fit.get("generator_export"):
             raise SystemExit("colorize fit: a generator export cannot be resumed (it has no optimizer state)")
@@ -348,6 +378,7 @@ class ColorizeCLI(LightningCLI):
         if not self.datamodule.hparams.predict_path:
             raise SystemExit("colorize predict: say what to colorize with --input PHOTO_VIDEO_OR_FOLDER")
         self._default_checkpoint("predict")
+        self._read_predict_hints()
         for callback in self.trainer.callbacks:
             if isinstance(callback, ColorizedPhotoWriter):
                 try:  # before the model runs: a refusal costs nothing and writes nothing

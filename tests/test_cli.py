@@ -16,7 +16,7 @@ from colorize.cli import CONFIG_DIR, ColorizeCLI, main, resolve_config_path, rew
 
 EXPERIMENTS = ["vanilla", "vanilla_augment", "vanilla_perceptual", "advanced", "advanced_warmup"]
 # Beyond the paper: the offline-pretrained recipe (VGG16), its from-scratch control, and EfficientNet-Lite0.
-OFFLINE_EXPERIMENTS = ["offline", "offline_scratch", "offline_lite0"]
+OFFLINE_EXPERIMENTS = ["offline", "offline_scratch", "offline_lite0", "offline_hints"]
 OVERLAYS = ["tiny", "sample"]
 OFFLINE_ENCODER = ["--model.generator.init_args.pretrained=false"]
 
@@ -61,7 +61,9 @@ def test_every_config_validates_against_the_code(name, overlay, photo_folder, tm
     # The sample overlay tests on whole held-out sources; the offline recipe crops, and freezes a pretrained encoder.
     assert cli.datamodule.test_sources == (["mvtb-data", "scratch"] if overlay == "sample" else None)
     assert (cli.datamodule.crop_scale is not None) == (name in OFFLINE_EXPERIMENTS)
-    assert (cli.model.hparams.freeze_encoder_epochs > 0) == (name in ("offline", "offline_lite0"))
+    assert (cli.model.hparams.freeze_encoder_epochs > 0) == (name in ("offline", "offline_lite0", "offline_hints"))
+    # offline_hints is offline with hints: G and D conditioned on them, hints simulated, the test sweeps them.
+    assert getattr(cli.model.generator, "takes_hints", False) == cli.datamodule.hints == (name == "offline_hints")
 
 
 def test_paper_defaults_reach_the_trainer_and_optimizers(photo_folder, tmp_path):

@@ -20,6 +20,7 @@ from colorize.color import rgb_to_normalized_lab
 from colorize.data.augment import random_flips, random_resized_crops
 from colorize.data.coco import COCO_SAMPLE_SIZE, coco_sample_dir, ensure_coco_sample
 from colorize.data.dataset import PhotoDataset, PredictPhotoDataset, collate_photos, collate_predict
+from colorize.data.hints import LOCATIONS, random_hints
 from colorize.data.images import find_images
 from colorize.data.splits import Split, check_split_sizes, make_split
 from colorize.data.videos import find_videos, is_video_path
@@ -74,6 +75,14 @@ class ColorizationDataModule(lightning.LightningDataModule):
             together (a 12 MP photo is 36 MB as uint8, plus 48 MB of float32 lightness while its
             group is colorized), so the default stays modest. 1 = one photo per pass.
         pin_memory: pin host memory for faster copies to a CUDA device (ignored without one).
+        hints: add simulated colour hints to training batches (``batch["hints"]``, ``(B, 3, S, S)``;
+            :func:`colorize.data.hints.random_hints`), for a generator built with ``hints: true``.
+            Validation and test batches get none: validation monitors the hint-free colour, and the
+            test's hint sweep draws its own fixed hints.
+        hint_p: stop probability of the geometric number of hints per photo (Zhang: 1/8, mean 7).
+        hint_sizes: ``[min, max]`` side of a hint's square patch in pixels (Zhang: [1, 9]).
+        hint_locations: ``normal`` (around the centre, Zhang's) or ``uniform``.
+        hint_seed: seed of the hint draws (their own generator); None: the global one (``seed_everything``).
 
     Batches reaching the model (after :meth:`on_after_batch_transfer`):
     ``{"L": float32 (B, 1, S, S) in [-1, 1], "ab": float32 (B, 2, S, S) ~[-1, 1],
@@ -104,6 +113,11 @@ class ColorizationDataModule(lightning.LightningDataModule):
         predict_path: str | None = None,
         predict_batch_size: int = 8,
         pin_memory: bool = True,
+        hints: bool = False,
+        hint_p: float = 0.125,
+        hint_sizes: tuple[int, int] = (1, 9),
+        hint_locations: str = "normal",
+        hint_seed: int | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -126,6 +140,12 @@ class ColorizationDataModule(lightning.LightningDataModule):
         self.predict_path = predict_path
         self.predict_batch_size = predict_batch_size
         self.pin_memory = pin_memory
+        self.hints = hints
+        self.hint_p = hint_p
+        self.hint_sizes = tuple(hint_sizes)
+        self.hint_locations = hint_locations
+        self.hint_seed = hint_seed
+        self._hint_generator = torch.Generator().manual_seed(hint_seed) if hint_seed is not None else None
         self.split: Split | None = None
         self.split_path: Path | None = None  # the manifest the split was loaded from or written to
         self.train_dataset: Dataset | None = None
@@ -153,6 +173,14 @@ class ColorizationDataModule(lightning.LightningDataModule):
             raise ValueError(
                 f"data.crop_scale must be [min, max] with 0 < min <= max <= 1, got {list(self.crop_scale)}"
             )
+        if not 0 < self.hint_p <= 1:
+            raise ValueError(f"data.hint_p must be in (0, 1], got {self.hint_p}")
+        if len(self.hint_sizes) != 2 or not 1 <= self.hint_sizes[0] <= self.hint_sizes[1] <= self.image_size:
+            raise ValueError(
+                f"data.hint_sizes must be [min, max] with 1 <= min <= max <= image_size, got {list(self.hint_sizes)}"
+            )
+        if self.hint_locations not in LOCATIONS:
+            raise ValueError(f"data.hint_locations must be one of {list(LOCATIONS)}, got {self.hint_locations!r}")
         if self.predict_path is not None and not Path(self.predict_path).expanduser().exists():
             raise FileNotFoundError(f"data.predict_path: no such file or folder: {self.predict_path}")
         if self.root is not None:
@@ -225,6 +253,9 @@ class ColorizationDataModule(lightning.LightningDataModule):
         if self.augment and training:
             rgb = random_flips(rgb)
         L, ab = rgb_to_normalized_lab(rgb)
+        if self.hints and training:
+            hints = random_hints(ab, self.hint_p, self.hint_sizes, self.hint_locations, self._hint_generator)
+            return {**batch, "rgb": rgb, "L": L, "ab": ab, "hints": hints}
         return {**batch, "rgb": rgb, "L": L, "ab": ab}
 
     # ---- helpers -------------------------------------------------------------------------

@@ -8,6 +8,12 @@ of the table is computed on the same test images in the same pass.
 SHA-256 of its list of test photos, the image size, the checkpoint with its epoch and
 step, the package versions and the git commit. The table also goes to W&B as a
 ``wandb.Table``, with the comparison picture, in the run folder's one W&B run.
+
+With ``hint_counts`` the test also sweeps colour hints (Zhang et al. 2017; :mod:`colorize.evaluation.hints`):
+for each count n > 0, a row of the model given n fixed test hints per photo (when it takes hints),
+one of the nearest-hint fill and one of Levin et al. 2004 given the same hints, named
+``"<row>, n hints"``; the 0-hint rows are the model's own row and the all-gray floor (both fills
+are exactly gray without hints). ``hint_curves.png`` plots them against the count.
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ from colorize.color import normalized_lab_to_rgb
 log = logging.getLogger(__name__)
 
 ALL_GRAY = "all-gray"
+NEAREST = "nearest-hint fill"
+LEVIN = "Levin et al. 2004"
+
+
+def hint_row(method: str, count: int) -> str:
+    """The sweep's row name of ``method`` given ``count`` hints."""
+    return f"{method}, {count} hint{'s' if count != 1 else ''}"
 
 
 class EvaluationReport(Callback):
@@ -45,6 +58,9 @@ class EvaluationReport(Callback):
         vgg_weights_path: VGG16 weights for LPIPS (default: found offline, see :mod:`colorize.models.vgg`).
         fid_kid: compute FID and KID when their weights are installed. Each photo of each row
             goes through Inception-v3 at 299 px: ~1.5 s per photo on 2 CPU cores, nothing on a GPU.
+        hint_counts: the hint sweep's counts (e.g. ``[0, 1, 2, 5, 10, 20, 50]``); None or empty: no sweep.
+            Levin's sparse solve takes about a second per photo and count on a CPU at 128 px.
+        hint_seed: the seed of the sweep's test hints (the same for every model and row).
     """
 
     def __init__(
@@ -56,6 +72,8 @@ class EvaluationReport(Callback):
         fid_weights_path: str | None = None,
         vgg_weights_path: str | None = None,
         fid_kid: bool = True,
+        hint_counts: list[int] | None = None,
+        hint_seed: int = 2017,
     ) -> None:
         self.compare_checkpoints = dict(compare_checkpoints or {})
         self.thresholds = tuple(thresholds)
@@ -65,6 +83,10 @@ class EvaluationReport(Callback):
         self.vgg_weights_path = vgg_weights_path
         self.fid_kid = fid_kid
         self.checkpoint_path: str | None = None
+        self.hint_counts = sorted({int(n) for n in hint_counts or []})
+        if any(n < 0 for n in self.hint_counts):
+            raise ValueError(f"evaluation.hint_counts must be >= 0, got {list(hint_counts)}")
+        self.hint_seed = hint_seed
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from colorize.evaluation.metrics import ColorizationMetrics, optional_perceptual_metrics
@@ -77,7 +99,14 @@ class EvaluationReport(Callback):
                 self.others[name] = load_colorizer(path, device=pl_module.device).network
             except (FileNotFoundError, ValueError) as error:
                 raise type(error)(f"evaluation.compare_checkpoints.{name}: {error}") from None
-        row_names = [self.model_name, *self.others, ALL_GRAY]
+        from colorize.models.hints import takes_hints
+
+        self._model_takes_hints = takes_hints(pl_module.colorizing_generator)
+        self._sweep = {}  # row name -> (method, count)
+        for count in (n for n in self.hint_counts if n > 0):
+            methods = ([self.model_name] if self._model_takes_hints else []) + [NEAREST, LEVIN]
+            self._sweep |= {hint_row(method, count): (method, count) for method in methods}
+        row_names = [self.model_name, *self.others, *self._sweep, ALL_GRAY]
         self.metrics = {name: ColorizationMetrics(self.thresholds).to(pl_module.device) for name in row_names}
         extra, self.skipped = optional_perceptual_metrics(self.fid_weights_path, self.vgg_weights_path, self.fid_kid)
         # One copy of each metric per row, all sharing the first one's network (Inception, VGG16).
@@ -99,6 +128,8 @@ class EvaluationReport(Callback):
         predictions = {self.model_name: outputs["ab_fake"].float(), ALL_GRAY: torch.zeros_like(ab_true)}
         for name, generator in self.others.items():
             predictions[name] = generator(L_).float()
+        if self._sweep:
+            predictions |= self._sweep_predictions(trainer, pl_module, L_, ab_true, batch["index"])
         rgb_true = normalized_lab_to_rgb(L_, ab_true) if self._any_optional else None
         for name, ab_pred in predictions.items():
             self.metrics[name].update(L_, ab_pred, ab_true)
@@ -116,6 +147,20 @@ class EvaluationReport(Callback):
             self._picture["L"].append(L_[:need].cpu())
             self._picture["ab"].append(ab_true[:need].cpu())
             self._picture["ab_fake"].append(predictions[self.model_name][:need].cpu())
+
+    def _sweep_predictions(self, trainer, pl_module, L_, ab_true, index) -> dict[str, torch.Tensor]:
+        from colorize.evaluation.hints import levin_colorize, nearest_hint_fill, sweep_hints
+
+        predictions = {}
+        for count in sorted({count for _, count in self._sweep.values()}):
+            hints = sweep_hints(ab_true, index, count, seed=self.hint_seed)
+            if self._model_takes_hints:
+                # The precision the test step ran the model in, so the 0-hint row and these agree.
+                with trainer.precision_plugin.forward_context():
+                    predictions[hint_row(self.model_name, count)] = pl_module(L_, hints).float()
+            predictions[hint_row(NEAREST, count)] = nearest_hint_fill(hints).float()
+            predictions[hint_row(LEVIN, count)] = levin_colorize(L_, hints).float()
+        return predictions
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         from colorize.evaluation.fid import compute_kid
@@ -151,6 +196,12 @@ class EvaluationReport(Callback):
             picture = comparison_grid(rows["L"], rows["ab_fake"], rows["ab"], max_images=self.num_images)
             save_image_png(picture, folder / "test_samples.png")
             log_picture(trainer, "test/samples", picture, step=step)
+        if self._sweep:
+            from colorize.evaluation.hint_curves import hint_curves
+
+            curves = hint_curves(table, self.model_name if self._model_takes_hints else None, self.hint_counts)
+            save_image_png(curves, folder / "hint_curves.png")
+            log_picture(trainer, "test/hint_curves", curves, step=step)
         # The table is the command's answer: it goes to stdout, not to a log stream.
         sys.stdout.write(f"\n{markdown}\n\nwritten: {folder / 'results.json'}, {folder / 'test_samples.png'}\n")
         sys.stdout.flush()
@@ -177,9 +228,20 @@ class EvaluationReport(Callback):
             "split_file": str(split_path) if split_path else None,
             "test_set_sha256": test_set_digest(split.test) if split is not None else None,
             "compared_checkpoints": dict(self.compare_checkpoints),
+            **(self._hint_metadata(datamodule) if self._sweep else {}),
             "skipped_metrics": self.skipped,
             "versions": package_versions(),
             "git_commit": git_commit(),
+        }
+
+    def _hint_metadata(self, datamodule) -> dict[str, Any]:
+        from colorize.evaluation.hints import sweep_patch_size
+
+        size = getattr(getattr(datamodule, "hparams", None), "image_size", None)
+        return {
+            "hint_counts": self.hint_counts,
+            "hint_seed": self.hint_seed,
+            "hint_patch_px": sweep_patch_size(size) if size else None,
         }
 
     def _global_count(self, trainer: L.Trainer, pl_module: L.LightningModule) -> int:

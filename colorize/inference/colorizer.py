@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +30,9 @@ from torch import nn
 from colorize.inference.export import build_module, is_export, read_export, write_export
 from colorize.inference.trust import check_model_hparams, check_plain
 from colorize.models.mirror_average import colorizing_network
+
+if TYPE_CHECKING:
+    from colorize.inference.hints import Hint
 
 __all__ = [
     "Colorizer",
@@ -84,17 +88,31 @@ class Colorizer:
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
 
-    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
-        """``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model was trained with colour hints (:mod:`colorize.inference.hints`)."""
+        return bool(getattr(self.generator, "takes_hints", False))
+
+    def colorize(self, rgb: torch.Tensor, hints: Sequence[Hint] | Sequence[Mapping] | None = None) -> torch.Tensor:
+        r"""``(3, H, W)`` (or ``(1, H, W)``) uint8 photo -> ``(3, H, W)`` uint8 sRGB on the CPU, same size.
 
         Only the photo's lightness is used; its own colour, if any, is never seen. The path of
         ``colorize predict`` (:func:`colorize.inference.full_resolution.colorize_images`, here of one
         photo, the generator in bf16 autocast on the CPU and CUDA), so the app shows what a predict
         run writes, up to float rounding of the batched passes.
+
+        ``hints``: colour hints in the photo's pixels, as :class:`~colorize.inference.hints.Hint`\ s
+        or as the hints file's objects (``{"x", "y", "color" | "ab", "size"}``, checked against the
+        photo's size); only for a model that takes hints (:attr:`takes_hints`), else ``ValueError``.
         """
         from colorize.inference.full_resolution import colorize_image
+        from colorize.inference.hints import Hint, parse_hints
 
-        return colorize_image(self.network, rgb, target_size=self.image_size).cpu()
+        if hints is not None and not all(isinstance(h, Hint) for h in hints):
+            hints = parse_hints(list(hints), "hints", (rgb.shape[-1], rgb.shape[-2]))
+        if hints and not self.takes_hints:
+            raise ValueError(f"{self.name} was trained without hints: it cannot take them")
+        return colorize_image(self.network, rgb, target_size=self.image_size, hints=hints).cpu()
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:

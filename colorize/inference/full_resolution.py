@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from colorize.color import to_uint8_image
+from colorize.inference.hints import Hint, hint_planes
 from colorize.inference.strips import (
     join_strip,
     lightness_on,
@@ -46,6 +47,7 @@ from colorize.inference.strips import (
 from colorize.inference.strips import (
     strip_rows as default_strip_rows,
 )
+from colorize.models.hints import takes_hints
 
 __all__ = [
     "CPU_PASS_PIXELS",
@@ -198,6 +200,7 @@ def colorize_photos(
     bf16: bool = True,
     max_pass_pixels: int | None = None,
     strip_rows: int | None = None,
+    hints: Sequence[Sequence[Hint] | None] | None = None,
 ) -> list[ColorizedPhoto]:
     """Colorize photographs of any sizes, keeping each one's resolution, lightness and bit depth.
 
@@ -236,6 +239,9 @@ def colorize_photos(
             the CPU :data:`CPU_PASS_PIXELS`, elsewhere no limit.
         strip_rows: rows per full-resolution strip; None: about :data:`~colorize.inference.strips.STRIP_PIXELS`
             pixels per strip. The result does not depend on it (up to float rounding, far below a level).
+        hints: per photo, user colour hints in its own pixels (:class:`colorize.inference.hints.Hint`)
+            or None; mapped to the working size by :func:`colorize.inference.hints.hint_planes`.
+            Only for a generator that takes hints (``hints: true``).
 
     Returns:
         One :class:`ColorizedPhoto` per input, in input order.
@@ -255,6 +261,7 @@ def colorize_photos(
         max_pass_pixels = CPU_PASS_PIXELS if device.type == "cpu" else None
     elif max_pass_pixels < 1:
         raise ValueError(f"max_pass_pixels must be positive (or None), got {max_pass_pixels}")
+    _check_hints(generator, images, hints)
     # nullcontext, not autocast(enabled=False): some device types warn on any autocast.
     autocast = torch.autocast(device.type, torch.bfloat16) if bf16_is_used(generator, bf16) else nullcontext()
 
@@ -274,8 +281,12 @@ def colorize_photos(
             # Antialiasing matters when shrinking a large photo: plain bilinear would alias fine texture.
             # Strip by strip (colorize.inference.strips): the whole photo is never a float copy.
             L_small = torch.cat([working_lightness(images[i], size, rows=strip_rows, device=device) for i in members])
+            hint_small = _pass_hints(hints, members, images, size)
             with torch.inference_mode(), autocast:
-                ab_small = generator(L_small.to(dtype))
+                if hint_small is None:
+                    ab_small = generator(L_small.to(dtype))
+                else:
+                    ab_small = generator(L_small.to(dtype), hint_small.to(device, dtype))
             if ab_small.shape != (len(members), 2, *size):
                 raise ValueError(
                     f"generator must return ({len(members)}, 2, {size[0]}, {size[1]}) ab, got {tuple(ab_small.shape)}"
@@ -295,6 +306,7 @@ def colorize_images(
     stride: int | None = None,
     bf16: bool = True,
     max_pass_pixels: int | None = None,
+    hints: Sequence[Sequence[Hint] | None] | None = None,
 ) -> list[torch.Tensor]:
     """Colorize photographs of any sizes: :func:`colorize_photos`, each result as one uint8 tensor.
 
@@ -304,9 +316,31 @@ def colorize_images(
         (clipped) pixels. The arguments and errors are :func:`colorize_photos`'s.
     """
     photos = colorize_photos(
-        generator, images, target_size=target_size, stride=stride, bf16=bf16, max_pass_pixels=max_pass_pixels
+        generator,
+        images,
+        target_size=target_size,
+        stride=stride,
+        bf16=bf16,
+        max_pass_pixels=max_pass_pixels,
+        hints=hints,
     )
     return [photo.to_uint8() for photo in photos]
+
+
+def _check_hints(generator: nn.Module, images: Sequence[torch.Tensor], hints) -> None:
+    if hints is None:
+        return
+    if len(hints) != len(images):
+        raise ValueError(f"hints must hold one entry (a list or None) per image: {len(hints)} for {len(images)} images")
+    if any(hints) and not takes_hints(generator):
+        raise ValueError("this model was trained without hints (its generator has no hint input)")
+
+
+def _pass_hints(hints, members: list[int], images: Sequence[torch.Tensor], size: tuple[int, int]):
+    """The hint planes of one pass's photos at the working ``size``; None when none of them has hints."""
+    if hints is None or not any(hints[i] for i in members):
+        return None
+    return torch.cat([hint_planes(hints[i] or [], *images[i].shape[-2:], size) for i in members])
 
 
 def colorize_image(
@@ -316,6 +350,7 @@ def colorize_image(
     target_size: int,
     stride: int | None = None,
     bf16: bool = True,
+    hints: Sequence[Hint] | None = None,
 ) -> torch.Tensor:
     """Colorize one photograph: :func:`colorize_images` of one photo (the arguments are the same).
 
@@ -326,4 +361,5 @@ def colorize_image(
     Raises:
         ValueError: if ``image`` is not ``(1 or 3, H, W)``.
     """
-    return colorize_images(generator, [image], target_size=target_size, stride=stride, bf16=bf16)[0]
+    per_image = None if hints is None else [hints]
+    return colorize_images(generator, [image], target_size=target_size, stride=stride, bf16=bf16, hints=per_image)[0]

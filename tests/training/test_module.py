@@ -259,3 +259,32 @@ def test_channels_last_one_channel_inputs_keep_concatenations_channels_last():
     assert torch.cat([L, ab], dim=1).is_contiguous(memory_format=torch.channels_last)
     plain = tiny_gan()._prepare(torch.rand(2, 1, 8, 8))
     assert plain.is_contiguous()
+
+
+def test_a_hint_generator_trains_on_hints_and_d_sees_them(photo_folder, tmp_path):
+    from colorize.models.unet import UNet
+
+    seen = {}
+    torch.manual_seed(0)
+    discriminator = PatchGAN(in_channels=6, base_width=4, num_layers=2)
+    discriminator.register_forward_pre_hook(lambda module, args: seen.setdefault("d", args[0].detach().clone()))
+    generator = UNet(base_width=4, depth=2, hints=True)
+    first_conv = generator.down[0][0].weight
+    model = ColorizationGAN(generator, discriminator)
+    tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0).fit(
+        model, tiny_data(photo_folder, tmp_path, hints=True, hint_p=0.01, hint_sizes=(2, 4), hint_seed=0)
+    )
+    # The hint path left zero: it was trained on hints. D read cat(L, hints, ab) with a non-empty mask.
+    assert first_conv[:, 1:].abs().sum() > 0
+    assert seen["d"].shape[1] == 6 and seen["d"][:, 3].sum() > 0
+
+
+def test_hint_options_that_do_not_fit_together_are_refused(photo_folder, tmp_path):
+    from colorize.models.unet import UNet
+
+    with pytest.raises(ValueError, match=r"in_channels: 6 \(cat\(L, hints, ab\)"):
+        ColorizationGAN(UNet(base_width=4, depth=2, hints=True), PatchGAN(base_width=4, num_layers=2))
+    with pytest.raises(ValueError, match="data.hints is true but the generator does not take hints"):
+        tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0).fit(
+            tiny_gan(), tiny_data(photo_folder, tmp_path, hints=True)
+        )

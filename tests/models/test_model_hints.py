@@ -1,0 +1,112 @@
+"""The hint path of the generators: starts at zero, loads hint-free weights, learns, mirrors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from colorize.models.hints import HINT_CHANNELS, takes_hints
+from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
+from colorize.models.mirror_average import MirrorAverage
+from colorize.models.resnet_unet import ResNetUNet
+from colorize.models.unet import UNet
+from colorize.models.weight_average import WeightAverage
+
+SMALL = [
+    (UNet, {"base_width": 4, "depth": 2}),
+    (ResNetUNet, {"encoder": "resnet18"}),
+    (ResNetUNet, {"encoder": "tf_efficientnet_lite0"}),
+]
+
+
+def installed(name: str) -> bool:
+    try:
+        OFFLINE_WEIGHTS[name].locate()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def some_hints(b: int, size: int) -> torch.Tensor:
+    hints = torch.zeros(b, HINT_CHANNELS, size, size)
+    hints[:, 0, 4:9, 6:12] = 0.6
+    hints[:, 1, 4:9, 6:12] = -0.4
+    hints[:, 2, 4:9, 6:12] = 1.0
+    return hints
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), SMALL, ids=["unet", "resnet18", "lite0"])
+@torch.no_grad()
+def test_a_hint_model_loading_hint_free_weights_is_the_hint_free_network(cls, kwargs):
+    torch.manual_seed(0)
+    free = cls(**kwargs).eval()
+    hinted = cls(**kwargs, hints=True).eval()
+    hinted.load_state_dict(free.state_dict(), strict=True)
+    L = torch.rand(2, 1, 64, 64) * 2 - 1
+    expected = free(L)
+    assert takes_hints(hinted) and not takes_hints(free)
+    assert torch.equal(hinted(L), expected)
+    # The hint path starts at zero: hints change nothing until it is trained.
+    assert torch.equal(hinted(L, some_hints(2, 64)), expected)
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), SMALL, ids=["unet", "resnet18", "lite0"])
+def test_the_hint_weights_start_at_zero_and_get_a_gradient(cls, kwargs):
+    torch.manual_seed(0)
+    model = cls(**kwargs, hints=True).train()
+    widened = [p for p in model.parameters() if p.ndim == 4 and p.shape[1] > HINT_CHANNELS and p.grad is None]
+    L = torch.rand(2, 1, 64, 64) * 2 - 1
+    model(L, some_hints(2, 64)).square().mean().backward()
+    hint_slices = [n for n, p in model.named_parameters() if n.endswith("weight") and p.ndim == 4]
+    zero_and_learning = [
+        n
+        for n, p in model.named_parameters()
+        if p.ndim == 4 and p[:, -HINT_CHANNELS:].abs().sum() == 0 and p.grad[:, -HINT_CHANNELS:].abs().sum() > 0
+    ]
+    assert widened and hint_slices
+    # UNet: the first conv; ResNetUNet: the stem and the full-resolution skip.
+    assert len(zero_and_learning) == (1 if cls is UNet else 2)
+
+
+@pytest.mark.parametrize("weights", ["efficientnet_lite0", "vgg16"])
+def test_pretrained_stems_keep_their_weights_beside_zero_hint_channels(weights):
+    if not installed(weights):
+        pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
+    encoder = OFFLINE_WEIGHTS[weights].encoders[0]
+    extra = {"out_indices": [1, 2, 3, 4, 5]} if weights == "vgg16" else {}
+    free = ResNetUNet(encoder, weights=weights, **extra)
+    hinted = ResNetUNet(encoder, weights=weights, hints=True, **extra)
+    free_encoder, hinted_encoder = free.encoder.state_dict(), hinted.encoder.state_dict()
+    widened = [k for k, v in hinted_encoder.items() if v.shape != free_encoder[k].shape]
+    assert len(widened) == 1
+    stem = hinted_encoder[widened[0]]
+    assert torch.equal(stem[:, :1], free_encoder[widened[0]])
+    assert not stem[:, 1:].any()
+    assert all(torch.equal(v, free_encoder[k]) for k, v in hinted_encoder.items() if k not in widened)
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), SMALL[:2], ids=["unet", "resnet18"])
+def test_bad_hints_are_refused_naming_the_shape(cls, kwargs):
+    L = torch.zeros(2, 1, 32, 32)
+    with pytest.raises(ValueError, match="built without hints"):
+        cls(**kwargs)(L, some_hints(2, 32))
+    with pytest.raises(ValueError, match=r"hints of shape \(2, 3, 32, 32\), got \(2, 2, 32, 32\)"):
+        cls(**kwargs, hints=True)(L, torch.zeros(2, 2, 32, 32))
+
+
+@torch.no_grad()
+def test_mirror_average_mirrors_the_hints_with_the_photo():
+    torch.manual_seed(0)
+    model = UNet(base_width=4, depth=2, hints=True).eval()
+    for p in model.parameters():  # trained weights, hint path included: outputs far from 0 that hints move
+        p.copy_(torch.randn_like(p) * 0.5)
+    L, hints = torch.rand(1, 1, 32, 32) * 2 - 1, some_hints(1, 32)
+    expected = (model(L, hints) + model(L.flip(-1), hints.flip(-1)).flip(-1)) / 2
+    averaged = MirrorAverage(model)
+    assert averaged.takes_hints
+    assert torch.allclose(averaged(L, hints), expected, atol=1e-4)
+    assert not torch.allclose(averaged(L, hints), averaged(L), atol=1e-2)
+    unmirrored = (model(L, hints) + model(L.flip(-1), hints).flip(-1)) / 2
+    assert not torch.allclose(unmirrored, expected, atol=1e-2)
+    ema = WeightAverage(model, 0.5)
+    assert takes_hints(ema.average) and torch.allclose(ema(L, hints), model(L, hints), atol=1e-4)
