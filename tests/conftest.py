@@ -10,7 +10,7 @@ os.environ.setdefault("TORCH_HOME", os.path.join(os.path.dirname(__file__), ".to
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from tiny_runs import tiny_run_args  # noqa: E402
+from tiny_runs import make_photo, tiny_run_args  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -22,24 +22,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
-
-
-def make_photo(seed: int, height: int = 40, width: int = 48):
-    """A small, smooth, colorful RGB picture: gradients plus a disc, like a blurry photo."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    channels = []
-    for _ in range(3):
-        fy, fx, phase = rng.uniform(0.02, 0.2, size=2).tolist() + [rng.uniform(0, 6.28)]
-        channels.append(0.5 + 0.45 * np.sin(fy * y + fx * x + phase))
-    img = np.stack(channels, axis=-1)
-    cy, cx, r = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width, rng.uniform(4, 12)
-    disc = (y - cy) ** 2 + (x - cx) ** 2 < r**2
-    img[disc] = rng.uniform(0, 1, size=3)
-    return Image.fromarray((img * 255).round().astype(np.uint8), "RGB")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import EpsImagePlugin, Image
+from tiny_runs import make_photo
 
 from colorize.cli import run_cli
 from colorize.data.dataset import PhotoDataset
@@ -20,15 +21,6 @@ EPS = (
     b"newpath 0 0 moveto 64 64 lineto stroke showpage\n%%EOF\n"
 )
 EXPORT = Path(__file__).resolve().parent / "fixtures" / "before_regroup" / "tiny_before_regroup.safetensors"
-
-
-def make_photo(seed: int, height: int = 40, width: int = 48) -> Image.Image:
-    """A small colourful photo (tests/conftest.py's is not importable by name beside tests/serve/conftest.py)."""
-    import numpy as np
-
-    y, x = np.mgrid[0:height, 0:width]
-    rgb = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 40 * seed % 256)], axis=-1)
-    return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
 
 @pytest.fixture

@@ -74,3 +74,21 @@ def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
     )
     options.update(overrides)
     return L.Trainer(**options)
+
+
+def make_photo(seed: int, height: int = 40, width: int = 48):
+    """A small, smooth, colorful RGB picture: gradients plus a disc, like a blurry photo."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    channels = []
+    for _ in range(3):
+        fy, fx, phase = rng.uniform(0.02, 0.2, size=2).tolist() + [rng.uniform(0, 6.28)]
+        channels.append(0.5 + 0.45 * np.sin(fy * y + fx * x + phase))
+    img = np.stack(channels, axis=-1)
+    cy, cx, r = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width, rng.uniform(4, 12)
+    disc = (y - cy) ** 2 + (x - cx) ** 2 < r**2
+    img[disc] = rng.uniform(0, 1, size=3)
+    return Image.fromarray((img * 255).round().astype(np.uint8), "RGB")

@@ -64,7 +64,7 @@ class Lines(logging.Handler):
 
 @pytest.mark.slow
 def test_predict_a_folder_writes_films_beside_photos_and_skips_a_fake_by_name(tmp_path):
-    from conftest import make_photo
+    from tiny_runs import make_photo
 
     inputs = tmp_path / "in"
     (inputs / "trip").mkdir(parents=True)
