@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from colorize.data.colorfulness import colorfulness
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,23 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, corrupt or not an image.
     """
+    return decode_photo(path, _decode_rgb)
+
+
+def _decode_rgb(path: Path) -> Image.Image:
+    with Image.open(path, formats=PHOTO_FORMATS) as image:
+        # open() only reads the header; load() decodes, and raises on truncated data.
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+
+
+def decode_photo(path: str | os.PathLike, decode: Callable[[Path], T]) -> T:
+    """``decode(path)``, with every way a photo file can be unusable turned into one :class:`UnreadableImageError`.
+
+    Shared by :func:`load_rgb` and :func:`colorize.data.scans.load_scan`, so a missing, empty,
+    truncated, corrupt or foreign file is refused with the same message whichever reader meets it.
+    """
     path = Path(path)
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Someone flipped PIL's global switch: truncated files would decode as half-gray photos.
@@ -142,11 +163,7 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     if size == 0:
         raise UnreadableImageError(path, "empty file (0 bytes)")
     try:
-        with Image.open(path, formats=PHOTO_FORMATS) as image:
-            # open() only reads the header; load() decodes, and raises on truncated data.
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+        return decode(path)
     # PIL's decoders raise a zoo of exception types on bad input (OSError, SyntaxError,
     # struct.error, IndexError, DecompressionBombError, ...): all mean "not a usable image".
     except UnidentifiedImageError as err:

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageOps
 
-from colorize.data.images import PHOTO_FORMATS, UnreadableImageError, _to_rgb
+from colorize.data.images import PHOTO_FORMATS, _to_rgb, decode_photo
 
 __all__ = ["Scan", "load_scan", "srgb_profile"]
 
@@ -177,18 +177,4 @@ def load_scan(path: str | os.PathLike) -> Scan:
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, corrupt or not an image.
     """
-    path = Path(path)
-    if ImageFile.LOAD_TRUNCATED_IMAGES:
-        log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True: truncated images will not be detected")
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise UnreadableImageError(path, err.strerror or str(err)) from err
-    if size == 0:
-        raise UnreadableImageError(path, "empty file (0 bytes)")
-    try:
-        return _decode(path)
-    # As in load_rgb: the decoders raise many exception types on bad input, all "not a usable image".
-    except Exception as err:
-        reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        raise UnreadableImageError(path, reason) from err
+    return decode_photo(path, _decode)
