@@ -193,6 +193,16 @@ def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: thre
     """Decoder thread: frames and packets to copy, in file order; then ``("end", error or None)``."""
     video = container.streams.video[0]
     index, matrix, error = 0, None, None
+
+    def emit(frame: Any) -> None:
+        nonlocal index, matrix
+        if index == 0:
+            matrix = _display_matrix(frame)
+        alive.add(1)
+        lightness = frame_lightness(frame.to_ndarray(format="rgb24"))
+        _put(out, ("frame", _Frame(lightness, frame.pts, index, matrix)), stop)
+        index += 1
+
     try:  # any error ends the film where it happened: the calling thread waits for the end marker
         for packet in container.demux(video, *copied.values()):
             if packet.stream.index != video.index:
@@ -200,22 +210,14 @@ def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: thre
                     _put(out, ("packet", packet), stop)
                 continue
             for frame in packet.decode():
-                if index == 0:
-                    matrix = _display_matrix(frame)
-                alive.add(1)
-                lightness = frame_lightness(frame.to_ndarray(format="rgb24"))
-                _put(out, ("frame", _Frame(lightness, frame.pts, index, matrix)), stop)
-                index += 1
+                emit(frame)
     except _Stop:
         return
     except Exception as err:  # FFmpeg's errors on a corrupt stream, and anything unexpected alike
         error = _first_line(err)
         try:  # the frames the decoder still holds (B-frames, frame threads) come before the break
             for frame in video.codec_context.decode(None):
-                alive.add(1)
-                lightness = frame_lightness(frame.to_ndarray(format="rgb24"))
-                _put(out, ("frame", _Frame(lightness, frame.pts, index, matrix)), stop)
-                index += 1
+                emit(frame)
         except _Stop:
             return
         except Exception:  # nothing more to be had from this stream
