@@ -1,26 +1,52 @@
-"""The hint path of a generator (Zhang et al. 2017): extra input channels that start at exactly zero.
+"""The hint path of a generator (Zhang et al. 2017): weights that read hints and start at exactly zero.
 
 A generator that takes hints reads, beside L ``(B, 1, H, W)``, hints ``(B, 3, H, W)``: the
 normalized a*b* of hinted pixels (0 elsewhere) and a mask (1 where hinted, 0 elsewhere). They
-enter as 3 more input channels of the convolutions that read the input (the first one, and for
-:class:`~colorize.models.resnet_unet.ResNetUNet` also the full-resolution skip). Their weights start
-at zero, so a fresh hint model computes exactly what the hint-free network computes, and a
-hint-free state dict loads into it (:func:`widen_on_load` pads those weights with zeros): a
-hint-free checkpoint can be fine-tuned into a hint model. "No hints" is all zeros, so a hint model
-called without hints colours as a hint-free one would with its weights.
+enter in two ways:
+
+- as 3 more input channels of the convolutions that read the input (the first one, and for
+  :class:`~colorize.models.resnet_unet.ResNetUNet` also the full-resolution skip), as Zhang et al.
+  feed them: the network sees where hints are and what L looks like around them;
+- spread over the whole image (:func:`~colorize.models.hint_spread.spread_hints`), through one
+  3x3 convolution per decoder level (``hint_levels``, added before that level's normalization) and
+  a 1x1 one added to the head (``hint_head``): the far pixels get a hint's colour without the
+  network having to learn to carry it across the image first. These are modules of their own, so
+  training can give them their own learning rate (``model.hint_lr_scale``) and never freezes them.
+
+Every hint weight starts at zero, so a fresh hint model computes exactly what the hint-free
+network computes, and a hint-free state dict loads into it (:func:`widen_on_load` pads the input
+convolutions with zeros and supplies the zero hint modules): a hint-free checkpoint can be
+fine-tuned into a hint model. "No hints" is all zeros, so a hint model called without hints colours
+as a hint-free one would with its weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["HINT_CHANNELS", "check_hints", "takes_hints", "widen_on_load", "with_hints", "zero_hint_weights_"]
+from colorize.models.hint_spread import SPREAD_CHANNELS, spread_hints
+
+__all__ = [
+    "HINT_CHANNELS",
+    "HINT_MODULES",
+    "check_hints",
+    "hint_contributions",
+    "new_hint_head",
+    "new_hint_levels",
+    "takes_hints",
+    "widen_on_load",
+    "with_hints",
+    "zero_hint_weights_",
+]
 
 #: a*b* (normalized like the generator's output) and the mask.
 HINT_CHANNELS = 3
+
+#: The names of a hint generator's modules that read only hints (its own learning rate in training).
+HINT_MODULES = ("hint_levels", "hint_head")
 
 
 def takes_hints(generator: nn.Module) -> bool:
@@ -57,12 +83,43 @@ def zero_hint_weights_(conv: nn.Conv2d) -> None:
     conv.weight[:, -HINT_CHANNELS:].zero_()
 
 
+def new_hint_levels(widths: Sequence[int]) -> nn.ModuleList:
+    """One zero 3x3 convolution per decoder level (``widths``: the levels' output widths, coarsest first)."""
+    levels = nn.ModuleList(nn.Conv2d(SPREAD_CHANNELS, width, 3, padding=1, bias=False) for width in widths)
+    for conv in levels:
+        nn.init.zeros_(conv.weight)
+    return levels
+
+
+def new_hint_head(out_channels: int) -> nn.Conv2d:
+    """A zero 1x1 convolution from the spread hints at full resolution to the head's pre-tanh output."""
+    head = nn.Conv2d(SPREAD_CHANNELS, out_channels, 1, bias=False)
+    nn.init.zeros_(head.weight)
+    return head
+
+
+def hint_contributions(levels: nn.ModuleList, head: nn.Conv2d, hints: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """What the hints add to each decoder level (coarsest first, the last at full resolution), then to the head.
+
+    The decoder's levels must double in resolution and end at the input's, as both generators'
+    do; no hints given (None) adds nothing: ``[None] * (len(levels) + 1)``.
+    """
+    if hints is None:
+        return [None] * (len(levels) + 1)
+    spread = spread_hints(hints, len(levels))  # finest first
+    added: list[torch.Tensor | None] = [conv(level) for conv, level in zip(levels, reversed(spread), strict=True)]
+    added.append(head(spread[0]))
+    return added
+
+
 def widen_on_load(module: nn.Module, keys: Iterable[str]) -> None:
     """Let ``module`` load a hint-free state dict: the weights named by ``keys`` gain zero hint channels.
 
     ``keys`` are parameter names relative to ``module`` of convolutions whose input got
     :data:`HINT_CHANNELS` more channels at its end; a loaded tensor that lacks exactly those is
-    padded with zeros, so it computes what it computed in the hint-free network.
+    padded with zeros, so it computes what it computed in the hint-free network. A state dict with
+    none of the :data:`HINT_MODULES` weights (hint-free, or from before they existed) gets them as
+    zeros, for the same reason.
     """
     module.register_load_state_dict_pre_hook(_WidenHook(tuple(keys)))
 
@@ -83,3 +140,7 @@ class _WidenHook:
             if loaded.shape[1] + HINT_CHANNELS == expected.shape[1] and loaded.shape[0] == expected.shape[0]:
                 zeros = loaded.new_zeros((loaded.shape[0], HINT_CHANNELS, *loaded.shape[2:]))
                 state_dict[prefix + key] = torch.cat([loaded, zeros], dim=1)
+        hint_keys = [key for key in own if key.split(".", 1)[0] in HINT_MODULES]
+        if hint_keys and not any(prefix + key in state_dict for key in hint_keys):
+            for key in hint_keys:
+                state_dict[prefix + key] = torch.zeros_like(own[key])

@@ -21,7 +21,16 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import adapt_input_conv, load_state_dict
 from torch import nn
 
-from colorize.models.hints import HINT_CHANNELS, check_hints, widen_on_load, with_hints, zero_hint_weights_
+from colorize.models.hints import (
+    HINT_CHANNELS,
+    check_hints,
+    hint_contributions,
+    new_hint_head,
+    new_hint_levels,
+    widen_on_load,
+    with_hints,
+    zero_hint_weights_,
+)
 from colorize.models.imagenet_weights import check_fits, load_offline_weights
 from colorize.models.init import icnr_, init_normal_
 
@@ -75,14 +84,18 @@ class _UpBlock(nn.Module):
             nn.ReLU(inplace=True),
         )
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None, hint: torch.Tensor | None = None) -> torch.Tensor:
+        """``hint``: the hint path's contribution at this level (:func:`~colorize.models.hints.hint_contributions`)."""
         x = self.up(x)
         if skip is not None:
             # In x's dtype: under bf16 autocast the input L arrives in fp32, and cat would promote the whole
             # full-resolution map to fp32 only for the next convolution to cast it back (two copies forward,
             # two backward). That convolution reads its input in bf16 either way, so nothing is lost.
             x = torch.cat([x, skip.to(x.dtype)], dim=1)
-        return self.conv(x)
+        if hint is None:
+            return self.conv(x)
+        conv, norm, act = self.conv
+        return act(norm(conv(x) + hint))
 
 
 class ResNetUNet(nn.Module):
@@ -138,9 +151,14 @@ class ResNetUNet(nn.Module):
             level takes the input L as its skip: VGG16 needs ``[1, 2, 3, 4, 5]``.
         hints: also read hints ``(B, 3, H, W)`` (Zhang et al. 2017; :mod:`colorize.models.hints`): they
             enter the encoder's stem beside the rescaled L, and the full-resolution skip beside L, so
-            a hint reaches the head at its own pixel as well as through the encoder's context. Both
-            get 3 more input channels whose weights start at zero (pretrained stems too): the fresh
-            network computes what the hint-free one does, and a hint-free state dict loads into it.
+            a hint reaches the head at its own pixel as well as through the encoder's context; and
+            spread over the whole image (:mod:`colorize.models.hint_spread`) they enter every decoder
+            level and the head (``hint_levels`` and ``hint_head``,
+            :func:`~colorize.models.hints.hint_contributions`), so a hint's colour reaches far pixels
+            without crossing the whole network.
+            Every hint weight starts at zero (pretrained stems keep theirs beside zero hint
+            channels): the fresh network computes what the hint-free one does, and a hint-free
+            state dict loads into it.
 
     Attributes:
         stride: the encoder's largest reduction (32 for resnet18); H and W must be multiples of it.
@@ -208,6 +226,9 @@ class ResNetUNet(nn.Module):
             self._skip_index.append(index)
             width = out_width
         self.head = nn.Conv2d(width, out_channels, 1)
+        if hints:
+            self.hint_levels = new_hint_levels([block.conv[0].out_channels for block in self.decoder])
+            self.hint_head = new_hint_head(out_channels)
 
         init_normal_(self.decoder)
         init_normal_(self.head)
@@ -237,10 +258,18 @@ class ResNetUNet(nn.Module):
         else:
             features = self.encoder(self.encoder_input(x))
         y = features[-1]
-        for block, index in zip(self.decoder, self._skip_index, strict=True):
+        injected = (
+            hint_contributions(self.hint_levels, self.hint_head, hints)
+            if self.takes_hints
+            else [None] * (len(self.decoder) + 1)
+        )
+        for block, index, hint in zip(self.decoder, self._skip_index, injected, strict=False):
             skip = None if index is None else x if index == -1 else features[index]
-            y = block(y, skip)
-        return torch.tanh(self.head(y))
+            y = block(y, skip, hint)
+        y = self.head(y)
+        if injected[-1] is not None:
+            y = y + injected[-1]
+        return torch.tanh(y)
 
 
 def _offline_message(encoder: str, reason: str) -> str:

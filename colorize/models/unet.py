@@ -11,7 +11,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorize.models.hints import HINT_CHANNELS, check_hints, widen_on_load, with_hints, zero_hint_weights_
+from colorize.models.hints import (
+    HINT_CHANNELS,
+    check_hints,
+    hint_contributions,
+    new_hint_head,
+    new_hint_levels,
+    widen_on_load,
+    with_hints,
+    zero_hint_weights_,
+)
 from colorize.models.init import init_normal_
 
 __all__ = ["UNet"]
@@ -37,8 +46,12 @@ class _Up(nn.Module):
         self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
         self.conv = _double_conv(2 * out_channels, out_channels)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([self.up(x), skip], dim=1))
+    def forward(self, x: torch.Tensor, skip: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+        """``hint``: the hint path's contribution at this level (:func:`~colorize.models.hints.hint_contributions`)."""
+        x = torch.cat([self.up(x), skip], dim=1)
+        if hint is None:
+            return self.conv(x)
+        return self.conv[1:](self.conv[0](x) + hint)
 
 
 class UNet(nn.Module):
@@ -54,8 +67,9 @@ class UNet(nn.Module):
 
     With ``hints=True`` (Zhang et al. 2017) the first convolution also reads hints ``(B, 3, H, W)``
     (normalized a*b* of hinted pixels, 0 elsewhere, and a 0/1 mask; :mod:`colorize.models.hints`),
-    through weights that start at zero: the fresh network computes what the hint-free one does,
-    and a hint-free state dict loads into it.
+    and the hints spread over the image enter every decoder level and the head (``hint_levels``,
+    ``hint_head``), all through weights that start at zero: the fresh network computes what the
+    hint-free one does, and a hint-free state dict loads into it.
 
     Attributes:
         stride: total downsampling factor, ``2**depth``; H and W must be multiples of it so that
@@ -88,6 +102,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         init_normal_(self)
         if hints:
+            self.hint_levels = new_hint_levels(list(reversed(widths[:-1])))
+            self.hint_head = new_hint_head(out_channels)
             zero_hint_weights_(self.down[0][0])
             widen_on_load(self, ["down.0.0.weight"])
 
@@ -103,9 +119,14 @@ class UNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
-        for block, skip in zip(self.up, reversed(skips), strict=True):
-            x = block(x, skip)
-        return torch.tanh(self.head(x))
+        added = hint_contributions(self.hint_levels, self.hint_head, hints) if self.takes_hints else None
+        added = added or [None] * (len(self.up) + 1)
+        for block, skip, hint in zip(self.up, reversed(skips), added, strict=False):
+            x = block(x, skip, hint)
+        x = self.head(x)
+        if added[-1] is not None:
+            x = x + added[-1]
+        return torch.tanh(x)
 
 
 def _check_input(x: torch.Tensor, channels: int, stride: int, name: str) -> None:

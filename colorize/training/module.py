@@ -23,7 +23,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
 from colorize.evaluation.metrics import PixelAccuracy
-from colorize.models.hints import HINT_CHANNELS, takes_hints
+from colorize.models.hints import HINT_CHANNELS, HINT_MODULES, takes_hints
 from colorize.models.mirror_average import colorizing_network
 from colorize.models.weight_average import WeightAverage
 from colorize.training.losses import GANLoss
@@ -93,6 +93,10 @@ class ColorizationGAN(L.LightningModule):
             discriminative learning rates): below 1, a pretrained encoder is fine-tuned gently
             while the decoder learns at full speed, so a few hundred photos do not wash out
             what ImageNet taught it. 1 = one learning rate for the whole generator (the paper).
+        hint_lr_scale: the learning rate of a hint generator's hint modules (``hint_levels``,
+            ``hint_head``: :mod:`colorize.models.hints`) as a multiple of the generator's. They
+            start at zero and must learn, in the few hundred steps of a CPU run, to pass a hint's
+            colour on; they are never frozen with the encoder. 1 = the generator's own rate.
         ema_decay: keep an exponential moving average of the generator's weights
             (:class:`colorize.models.weight_average.WeightAverage`), updated after every
             generator step; validation, test, predict and checkpoint readers colorize with the
@@ -126,6 +130,7 @@ class ColorizationGAN(L.LightningModule):
         channels_last: bool = False,
         freeze_encoder_epochs: int = 0,
         encoder_lr_scale: float = 1.0,
+        hint_lr_scale: float = 1.0,
         ema_decay: float = 0.0,
         compile: bool = False,
         mirror_average: bool = False,
@@ -141,6 +146,13 @@ class ColorizationGAN(L.LightningModule):
             )
         if not 0 < encoder_lr_scale:
             raise ValueError(f"model.encoder_lr_scale must be > 0, got {encoder_lr_scale}")
+        if not 0 < hint_lr_scale:
+            raise ValueError(f"model.hint_lr_scale must be > 0, got {hint_lr_scale}")
+        if hint_lr_scale != 1 and not takes_hints(generator):
+            raise ValueError(
+                f"model.hint_lr_scale is {hint_lr_scale} but the generator takes no hints "
+                "(model.generator.init_args.hints: true)"
+            )
         if not 0 <= ema_decay < 1:
             raise ValueError(f"model.ema_decay must be in [0, 1) (0 = off), got {ema_decay}")
         for option, value in (
@@ -200,13 +212,26 @@ class ColorizationGAN(L.LightningModule):
         return [opt_g, opt_d], schedulers
 
     def _generator_parameter_groups(self) -> list[dict[str, Any]]:
-        scale = self.hparams.encoder_lr_scale
-        if scale == 1:
-            return [{"params": list(self.generator.parameters())}]
-        encoder = {id(p) for p in self.generator.encoder.parameters()}
-        rest = [p for p in self.generator.parameters() if id(p) not in encoder]
         # The optimizer factory sets the base learning rate; configure_optimizers applies lr_scale to it.
-        return [{"params": rest}, {"params": list(self.generator.encoder.parameters()), "lr_scale": scale}]
+        groups: list[dict[str, Any]] = []
+        taken: set[int] = set()
+        hint_scale = self.hparams.get("hint_lr_scale", 1.0)
+        if hint_scale != 1:
+            hint_params = [
+                p
+                for name in HINT_MODULES
+                if hasattr(self.generator, name)
+                for p in getattr(self.generator, name).parameters()
+            ]
+            groups.append({"params": hint_params, "lr_scale": hint_scale})
+            taken |= {id(p) for p in hint_params}
+        scale = self.hparams.encoder_lr_scale
+        if scale != 1:
+            encoder = [p for p in self.generator.encoder.parameters() if id(p) not in taken]
+            groups.append({"params": encoder, "lr_scale": scale})
+            taken |= {id(p) for p in encoder}
+        rest = [p for p in self.generator.parameters() if id(p) not in taken]
+        return [{"params": rest}, *groups]
 
     def on_fit_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from colorize.models.hints import HINT_CHANNELS, takes_hints
+from colorize.models.hints import HINT_CHANNELS, HINT_MODULES, takes_hints
 from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
 from colorize.models.mirror_average import MirrorAverage
 from colorize.models.resnet_unet import ResNetUNet
@@ -58,14 +58,20 @@ def test_the_hint_weights_start_at_zero_and_get_a_gradient(cls, kwargs):
     L = torch.rand(2, 1, 64, 64) * 2 - 1
     model(L, some_hints(2, 64)).square().mean().backward()
     hint_slices = [n for n, p in model.named_parameters() if n.endswith("weight") and p.ndim == 4]
-    zero_and_learning = [
+    own_modules = {n for n, _ in model.named_parameters() if n.split(".")[0] in HINT_MODULES}
+    zero_and_learning = {
         n
         for n, p in model.named_parameters()
         if p.ndim == 4 and p[:, -HINT_CHANNELS:].abs().sum() == 0 and p.grad[:, -HINT_CHANNELS:].abs().sum() > 0
-    ]
+    }
     assert widened and hint_slices
-    # UNet: the first conv; ResNetUNet: the stem and the full-resolution skip.
-    assert len(zero_and_learning) == (1 if cls is UNet else 2)
+    # The widened input convolutions (UNet: the first conv; ResNetUNet: the stem and the full-resolution
+    # skip), one spread-hint conv per decoder level and the head's: all zero, all learning.
+    depth = len(model.up) if cls is UNet else len(model.decoder)
+    assert len(own_modules) == depth + 1
+    assert all(not dict(model.named_parameters())[n].any() for n in own_modules)
+    assert len(zero_and_learning - own_modules) == (1 if cls is UNet else 2)
+    assert own_modules <= zero_and_learning
 
 
 @pytest.mark.parametrize("weights", ["efficientnet_lite0", "vgg16"])
