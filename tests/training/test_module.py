@@ -288,3 +288,32 @@ def test_hint_options_that_do_not_fit_together_are_refused(photo_folder, tmp_pat
         tiny_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0).fit(
             tiny_gan(), tiny_data(photo_folder, tmp_path, hints=True)
         )
+
+
+def test_hint_modules_learn_at_their_own_rate_and_stay_trainable_while_the_encoder_is_frozen():
+    from colorize.models.hints import HINT_MODULES
+    from colorize.models.resnet_unet import ResNetUNet
+
+    torch.manual_seed(0)
+    generator = ResNetUNet("resnet18", hints=True)
+    model = ColorizationGAN(
+        generator,
+        PatchGAN(in_channels=6, base_width=4, num_layers=2),
+        encoder_lr_scale=0.1,
+        hint_lr_scale=10.0,
+        freeze_encoder_epochs=1,
+    )
+    opt_g, _ = model.configure_optimizers()
+    hint_ids = {id(p) for name in HINT_MODULES for p in getattr(generator, name).parameters()}
+    encoder_ids = {id(p) for p in generator.encoder.parameters()}
+    lr_of = {}
+    for group in opt_g.param_groups:
+        ids = {id(p) for p in group["params"]}
+        kind = "hints" if ids <= hint_ids else "encoder" if ids <= encoder_ids else "rest"
+        lr_of[kind] = group["lr"]
+    assert lr_of == {"rest": pytest.approx(2e-4), "encoder": pytest.approx(2e-5), "hints": pytest.approx(2e-3)}
+    assert sum(len(g["params"]) for g in opt_g.param_groups) == len(list(generator.parameters()))
+    model._set_encoder_trainable(False)
+    assert all(p.requires_grad for name in HINT_MODULES for p in getattr(generator, name).parameters())
+    with pytest.raises(ValueError, match=r"model\.hint_lr_scale.*takes no hints"):
+        tiny_gan(hint_lr_scale=10.0)
