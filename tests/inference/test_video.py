@@ -77,18 +77,24 @@ def test_truncated_video_is_colorized_up_to_the_break_with_one_line(tmp_path, ca
     assert len(lines) == 1 and "film.mp4" in lines[0] and f"after frame {result.frames}" in lines[0]
 
 
+class SharedList(list):
+    """A record that the copy colorize_video colours with (fold_batch_norms deep-copies) shares with the test."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class FailsOnCall(nn.Module):
     """Colours like colourful_unet, then fails on its ``fail_at``-th call, checking the files on the way."""
 
     def __init__(self, target, fail_at: int):
         super().__init__()
-        self.net, self.target, self.fail_at, self.calls, self.seen_parts = colourful_unet(), target, fail_at, 0, []
+        self.net, self.target, self.fail_at, self.seen_parts = colourful_unet(), target, fail_at, SharedList()
         self.stride = self.net.stride
 
     def forward(self, L):
-        self.calls += 1
         self.seen_parts.append(sorted(p.name for p in self.target.parent.glob(f".{self.target.name}.*.part")))
-        if self.calls == self.fail_at:
+        if len(self.seen_parts) == self.fail_at:
             raise RuntimeError("killed")
         return self.net(L)
 
@@ -129,3 +135,23 @@ def test_a_scene_cut_is_found_and_steadying_off_finds_none(tmp_path):
 def test_unsupported_output_suffix_is_refused_before_reading(tmp_path):
     with pytest.raises(ValueError, match="out.gif"):
         colorize_video(colourful_unet(), tmp_path / "missing.mp4", tmp_path / "out.gif", target_size=32)
+
+
+def test_the_callers_network_is_left_as_it_was_and_the_film_is_its_eval_colour(tmp_path):
+    source = tmp_path / "film.mp4"
+    write_clip(source, frames=4, height=32, width=32)
+    network = colourful_unet().train()
+    for m in network.modules():  # running statistics a folded norm must reproduce
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    colorize_video(network, source, tmp_path / "a.mp4", target_size=32, steady=0, crf=0, bf16=False)
+    assert network.training
+    assert all(torch.equal(v, before[k]) for k, v in network.state_dict().items())
+    assert all(p.is_contiguous() for p in network.parameters())  # not switched to channels-last in place
+    frames = np.stack(read_frames(tmp_path / "a.mp4")).astype(int)
+    expected_ab = network.eval()(
+        rgb_to_normalized_l(torch.from_numpy(np.stack(read_frames(source))).permute(0, 3, 1, 2))
+    )
+    assert np.abs(frames[..., 0] - frames[..., 2]).mean() > 5 and expected_ab.abs().mean() > 0.05
