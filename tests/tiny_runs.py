@@ -58,6 +58,37 @@ def colourful_unet(seed: int = 0, base_width: int = 8) -> UNet:
     return init_normal_(UNet(base_width=base_width, depth=2), std=0.17).eval()
 
 
+def describing_checkpoint(path, generator: torch.nn.Module, spec: dict, image_size: int = 32):
+    """Write ``generator`` as a self-describing checkpoint at ``path`` (what ``load_colorizer`` and ``colorize serve``
+    open: its generator's class path and init args, the training image size, the ``generator.*`` weights)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "state_dict": {f"generator.{k}": v for k, v in generator.state_dict().items()},
+        "hyper_parameters": {"generator": spec},
+        "datamodule_hyper_parameters": {"image_size": image_size},
+        "epoch": 0,
+        "global_step": 0,
+    }
+    torch.save(checkpoint, path)
+    return path
+
+
+def hint_following_checkpoint(tmp_path, image_size: int = 32, gain: float = 1.0):
+    """A self-describing checkpoint (``<tmp_path>/hints/checkpoints/last.ckpt``, model name "hints") whose a*b*
+    follow the hints: a tiny hint UNet with its head zeroed, so that it colours nothing by itself (gray without
+    hints), and ``hint_head`` reading the hints spread over the image, a* into a* and b* into b* with weight
+    ``gain`` before the tanh. Gain 1 gives about the hint's own a*b* (110 tanh(ab / 110): 40 stays 38), so the
+    result stays in the sRGB gamut and its L* can be checked; gain 3 would make a hint's 40 a*b* 94."""
+    torch.manual_seed(0)
+    spec = {"class_path": "colorize.models.unet.UNet", "init_args": {"base_width": 4, "depth": 2, "hints": True}}
+    generator = UNet(**spec["init_args"])
+    with torch.no_grad():
+        generator.head.weight.zero_()
+        generator.head.bias.zero_()
+        generator.hint_head.weight[0, 0] = generator.hint_head.weight[1, 1] = gain
+    return describing_checkpoint(tmp_path / "hints" / "checkpoints" / "last.ckpt", generator, spec, image_size)
+
+
 def tiny_trainer(tmp_path, **overrides) -> L.Trainer:
     options = dict(
         accelerator="cpu",

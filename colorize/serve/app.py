@@ -3,7 +3,7 @@
 Why Starlette and not Gradio (the usual choice for model demos): Gradio would add 22
 packages to this environment, its default theme loads Google Fonts and it reports analytics
 unless told not to, while this page must work on a machine with no network at all.
-Starlette plus uvicorn are two small pure-Python packages, the page is three files in
+Starlette plus uvicorn are two small pure-Python packages, the page is a few files in
 ``static/`` that load nothing from outside, and every route is a few lines a reader can check.
 
 Routes (all relative, so the page also works behind a path prefix):
@@ -14,8 +14,9 @@ Routes (all relative, so the page also works behind a path prefix):
 - ``POST /api/photos``: the raw file as the body, its name in ``X-Filename`` (URL-encoded);
   answers the photo's id, name, size and whether it had colour, or ``{"error": ...}``.
 - ``GET /api/photos/{id}/{gray|original|colorized}.png``: pictures of it; ``colorized`` takes
-  ``model``, ``strength`` and ``full=1`` (full resolution; otherwise a preview of at most
-  :data:`~colorize.serve.render.PREVIEW_SIDE` px) and ``download=1``.
+  ``model``, ``strength``, ``hints`` (a JSON list in the hints file's per-photo format, for a
+  model that takes them: :mod:`colorize.serve.hints`), ``full=1`` (full resolution; otherwise a
+  preview of at most :data:`~colorize.serve.render.PREVIEW_SIDE` px) and ``download=1``.
 - ``/api/videos...``: short videos, colorized with progress (:mod:`colorize.serve.videos`).
 
 Every failure answers ``{"error": "<file name>: what went wrong"}`` with a 4xx/5xx status and
@@ -44,8 +45,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from colorize.inference.hints import Hint
 from colorize.serve.catalog import Catalog
 from colorize.serve.guard import SameOriginGuard
+from colorize.serve.hints import check_takes_hints, hints_key, read_hints
 from colorize.serve.jobs import Busy, ClientGone, JobQueue, Slots
 from colorize.serve.render import MAX_STRENGTH, colorize_at_strength, gray_of, preview, save_png
 from colorize.serve.uploads import Photo, PhotoStore, UploadRejected
@@ -93,12 +96,14 @@ class _Pictures:
                 save_png(preview(rgb), photo.folder / "original.png")
             return photo
 
-    def colorized(self, photo: Photo, model: int, strength: float, full: bool) -> Path:
-        stem = f"colorized-m{model}-s{strength:.2f}"
+    def colorized(self, photo: Photo, model: int, strength: float, full: bool, hints: Sequence[Hint] = ()) -> Path:
+        stem = f"colorized-m{model}-s{strength:.2f}{hints_key(hints)}"
         full_path, preview_path = photo.folder / f"{stem}.png", photo.folder / f"{stem}-preview.png"
         with self.work:
             if not (full_path.is_file() and preview_path.is_file()):
-                image = colorize_at_strength(self.catalog.get(model), photo.load_rgb(), strength)
+                colorizer = self.catalog.get(model)
+                check_takes_hints(colorizer, self.catalog.choices[model].label, hints)
+                image = colorize_at_strength(colorizer, photo.load_rgb(), strength, hints=hints)
                 save_png(image, full_path, fast=True)
                 save_png(preview(image), preview_path)
                 self._forget_old(photo)
@@ -212,9 +217,10 @@ def create_app(
             else:
                 index = catalog.index(query.get("model"))
                 strength = _parse_strength(query.get("strength"))
+                hints = read_hints(query.get("hints"), photo.name, (photo.width, photo.height))
                 full = query.get("full") == "1" or query.get("download") == "1"
                 path = await jobs.run(
-                    pictures.colorized, photo, index, strength, full, client_gone=request.is_disconnected
+                    pictures.colorized, photo, index, strength, full, hints, client_gone=request.is_disconnected
                 )
         except Busy as err:
             return _busy(err)

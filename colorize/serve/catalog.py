@@ -180,7 +180,8 @@ class Catalog:
         return [{"index": i, "label": c.label} for i, c in enumerate(self.choices)]
 
     def describe(self, index: int) -> dict[str, Any]:
-        """What the page says about a model: its name, where it came from, its test row beside all-gray."""
+        """What the page says about a model: its name, where it came from, its test row beside all-gray,
+        and whether it takes colour hints (:mod:`colorize.serve.hints`)."""
         colorizer = self.get(index)
         choice = self.choices[index]
         table = accuracy_table(getattr(colorizer, "info", None))
@@ -192,6 +193,7 @@ class Catalog:
             "name": str(getattr(colorizer, "name", choice.label)),
             "source": shown_file(getattr(colorizer, "source", choice.path)),
             "image_size": int(colorizer.image_size),
+            "takes_hints": bool(getattr(colorizer, "takes_hints", False)),
             **table,
         }
 

@@ -4,10 +4,13 @@ Why the strength scales the generator's ab rather than the saturation of the fin
 it acts on exactly what the model predicts, at the working resolution, and the input's
 full-resolution L* is joined afterwards as always (:func:`colorize.inference.full_resolution.colorize_image`),
 so the lightness stays the input's at every strength. 0 gives the gray input, 1 the model's
-own output, 2 twice its chroma (clipped to the sRGB gamut).
+own output, 2 twice its chroma (clipped to the sRGB gamut). Colour hints, for a model that takes
+them, go to the generator as in ``colorize predict --hints``, and the strength scales its output.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,6 +20,7 @@ from torch import nn
 from colorize.atomic import atomic_open
 from colorize.color import normalized_lab_to_rgb, to_uint8_image
 from colorize.inference.full_resolution import colorize_image
+from colorize.inference.hints import Hint
 from colorize.inference.strips import strip_lightness, strip_rows
 
 __all__ = ["MAX_STRENGTH", "PREVIEW_SIDE", "ScaledColor", "colorize_at_strength", "gray_of", "preview", "save_png"]
@@ -38,29 +42,40 @@ class ScaledColor(nn.Module):
         # start in the generator's own mode so that it is left as it was.
         self.train(generator.training)
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        return self.generator(L) * self.strength
+    @property
+    def takes_hints(self) -> bool:
+        return bool(getattr(self.generator, "takes_hints", False))
+
+    def forward(self, L: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        ab = self.generator(L) if hints is None else self.generator(L, hints)
+        return ab * self.strength
 
 
-def colorize_at_strength(colorizer, rgb: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def colorize_at_strength(
+    colorizer, rgb: torch.Tensor, strength: float = 1.0, hints: Sequence[Hint] = ()
+) -> torch.Tensor:
     """Colorize uint8 ``(3, H, W)`` ``rgb`` at full resolution with ab scaled by ``strength``.
 
     Args:
         colorizer: a :class:`colorize.inference.colorizer.Colorizer` (``generator``, ``image_size``, ``colorize``).
-        strength: in [0, :data:`MAX_STRENGTH`]; exactly 1 is ``colorizer.colorize(rgb)`` itself.
+        strength: in [0, :data:`MAX_STRENGTH`]; exactly 1 is ``colorizer.colorize(rgb, hints=hints)`` itself.
+        hints: colour hints in the photo's pixels, checked (:func:`colorize.inference.hints.parse_hints`);
+            only for a model that takes them (``ValueError`` otherwise).
 
     Returns:
         uint8 ``(3, H, W)`` on the CPU.
 
     Raises:
-        ValueError: ``strength`` outside [0, :data:`MAX_STRENGTH`] or not a number.
+        ValueError: ``strength`` outside [0, :data:`MAX_STRENGTH`] or not a number; hints for a
+            model that takes none.
     """
     if not 0.0 <= strength <= MAX_STRENGTH:  # also False for NaN
         raise ValueError(f"strength must be in [0, {MAX_STRENGTH:g}], got {strength}")
+    hints = list(hints) or None
     if strength == 1.0:
-        return colorizer.colorize(rgb).cpu()
+        return colorizer.colorize(rgb, hints=hints).cpu()
     scaled = ScaledColor(colorizer.network, strength)
-    return colorize_image(scaled, rgb, target_size=colorizer.image_size).cpu()
+    return colorize_image(scaled, rgb, target_size=colorizer.image_size, hints=hints).cpu()
 
 
 def gray_of(rgb: torch.Tensor) -> torch.Tensor:

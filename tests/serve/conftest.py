@@ -50,7 +50,13 @@ class FakeColorizer:
     def network(self) -> nn.Module:
         return self.generator  # no mirror averaging
 
-    def colorize(self, rgb: torch.Tensor) -> torch.Tensor:
+    @property
+    def takes_hints(self) -> bool:
+        return False
+
+    def colorize(self, rgb: torch.Tensor, hints=None) -> torch.Tensor:
+        if hints:
+            raise ValueError(f"{self.name} was trained without hints: it cannot take them")
         self.calls += 1
         return colorize_image(self.generator, rgb, target_size=self.image_size).cpu()
 
