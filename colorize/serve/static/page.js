@@ -1,4 +1,5 @@
 // The colorize page: upload photos, show gray / colorized / original, change colour strength and model.
+// Colour hints, for a model that takes them, are static/hints.js's (setUpHints, hintsOf, ...).
 // Plain browser JavaScript, no build step and nothing fetched from elsewhere: the page must work offline.
 "use strict";
 
@@ -78,6 +79,7 @@ async function chooseModel(index) {
   status.textContent = "";
   state.shown = index;
   showModel(model);
+  showHintTool(Boolean(model.takes_hints));
   for (const card of document.querySelectorAll(".card")) {
     if (card.photo) colorize(card);
   }
@@ -242,28 +244,31 @@ function showPhoto(card, photo) {
   }
   compare.hidden = false;
   $(".side", card).hidden = false;
+  setUpHints(card);
 }
 
 async function colorize(card) {
   const photo = card.photo;
   const strength = Number($(".strength input", card).value).toFixed(2);
   const model = state.model;
-  const url = `api/photos/${photo.id}/colorized.png?model=${model}&strength=${strength}`;
+  const hints = hintsOf(card);
+  const url = `api/photos/${photo.id}/colorized.png?model=${model}&strength=${strength}${hints.query}`;
   const token = ++card.token;
   const counter = { received: 0 };
   const megapixels = (photo.width * photo.height) / 1e6;
   showProgress(card, "working", `colorizing ${megapixels.toFixed(1)} megapixels`, () =>
     counter.received ? `${formatMB(counter.received)} received` : "");
-  // A newer strength or model supersedes this one: abort the old request, so the server drops its job.
+  // A newer strength, model or hint set supersedes this one: abort the old request, so the server drops its job.
   if (card.pending) card.pending.abort();
   card.pending = new AbortController();
   try {
     const blob = await readBody(await request(url, { signal: card.pending.signal }), counter);
-    if (token !== card.token) return; // a newer strength or model was asked for meanwhile
+    if (token !== card.token) return; // a newer strength, model or hint set was asked for meanwhile
     const after = $(".after", card);
     if (after.src.startsWith("blob:")) URL.revokeObjectURL(after.src);
     after.src = URL.createObjectURL(blob);
     await after.decode();
+    hintsResultShown(card);
   } catch (err) {
     if (token !== card.token) return;
     setState(card, "error", err.message.includes(photo.name) ? err.message : `${photo.name}: ${err.message}`);
@@ -274,7 +279,8 @@ async function colorize(card) {
   download.href = `${url}&download=1`;
   download.textContent = `Download PNG (${photo.width} × ${photo.height})`;
   const label = state.models[model] ? state.models[model].label : String(model);
-  setState(card, "done", `colorized by ${label} at colour strength ${strength}`);
+  const given = hints.count ? ` with ${hints.count} colour hint${hints.count > 1 ? "s" : ""}` : "";
+  setState(card, "done", `colorized by ${label} at colour strength ${strength}${given}`);
 }
 
 // ---- picking and dropping files
