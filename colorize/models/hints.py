@@ -98,15 +98,18 @@ def new_hint_head(out_channels: int) -> nn.Conv2d:
     return head
 
 
-def hint_contributions(levels: nn.ModuleList, head: nn.Conv2d, hints: torch.Tensor | None) -> list[torch.Tensor | None]:
+def hint_contributions(
+    levels: nn.ModuleList, head: nn.Conv2d, hints: torch.Tensor | None, lightness: torch.Tensor
+) -> list[torch.Tensor | None]:
     """What the hints add to each decoder level (coarsest first, the last at full resolution), then to the head.
 
-    The decoder's levels must double in resolution and end at the input's, as both generators'
-    do; no hints given (None) adds nothing: ``[None] * (len(levels) + 1)``.
+    ``lightness``: the input L ``(B, 1, H, W)``, which guides the spread (edge-aware). The decoder's
+    levels must double in resolution and end at the input's, as both generators' do; no hints
+    given (None) adds nothing: ``[None] * (len(levels) + 1)``.
     """
     if hints is None:
         return [None] * (len(levels) + 1)
-    spread = spread_hints(hints, len(levels))  # finest first
+    spread = spread_hints(hints, len(levels), lightness)  # finest first
     added: list[torch.Tensor | None] = [conv(level) for conv, level in zip(levels, reversed(spread), strict=True)]
     added.append(head(spread[0]))
     return added

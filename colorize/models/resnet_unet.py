@@ -252,6 +252,7 @@ class ResNetUNet(nn.Module):
         if h % self.stride or w % self.stride:
             raise ValueError(f"ResNetUNet needs H and W to be multiples of {self.stride} (its stride), got {h}x{w}")
         hints = check_hints(hints, x, type(self).__name__, self.takes_hints)
+        lightness = x
         if self.takes_hints:
             features = self.encoder(with_hints(self.encoder_input(x), hints))
             x = with_hints(x, hints)
@@ -259,7 +260,7 @@ class ResNetUNet(nn.Module):
             features = self.encoder(self.encoder_input(x))
         y = features[-1]
         injected = (
-            hint_contributions(self.hint_levels, self.hint_head, hints)
+            hint_contributions(self.hint_levels, self.hint_head, hints, lightness)
             if self.takes_hints
             else [None] * (len(self.decoder) + 1)
         )

@@ -111,6 +111,7 @@ class UNet(nn.Module):
         """``x`` L ``(B, in_channels, H, W)``; ``hints`` ``(B, 3, H, W)`` or None (none given; hint models only)."""
         _check_input(x, self.in_channels, self.stride, type(self).__name__)
         hints = check_hints(hints, x, type(self).__name__, self.takes_hints)
+        lightness = x
         if self.takes_hints:
             x = with_hints(x, hints)
         skips = []
@@ -119,7 +120,7 @@ class UNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
-        added = hint_contributions(self.hint_levels, self.hint_head, hints) if self.takes_hints else None
+        added = hint_contributions(self.hint_levels, self.hint_head, hints, lightness) if self.takes_hints else None
         added = added or [None] * (len(self.up) + 1)
         for block, skip, hint in zip(self.up, reversed(skips), added, strict=False):
             x = block(x, skip, hint)

@@ -49,3 +49,18 @@ def test_odd_sizes_round_up_and_too_many_levels_are_refused():
     assert [tuple(level.shape[-2:]) for level in levels] == [(7, 5), (4, 3), (2, 2)]
     with pytest.raises(ValueError, match="levels"):
         spread_hints(torch.zeros(1, 3, 4, 4), 4)
+
+
+def test_with_the_photo_s_lightness_a_colour_stays_on_the_side_of_the_edge_it_was_given_on():
+    # A dark left half and a bright right half, a red hint on the dark side and a blue one on the bright side,
+    # both near the top: at the bottom of each half the colour is its own side's hint, on both sides of
+    # the middle where distance alone blends them.
+    red, blue = (0.6, 0.3), (-0.1, -0.5)
+    hints = hints_at([((5, 5), red), ((5, 40), blue)])
+    lightness = torch.full((1, 1, 32, 48), -0.5)
+    lightness[..., 24:] = 0.5
+    aware = spread_hints(hints, 1, lightness)[0][0]
+    blind = spread_hints(hints, 1)[0][0]
+    assert torch.allclose(aware[:2, 28, 21], torch.tensor(red), atol=0.02)
+    assert torch.allclose(aware[:2, 28, 26], torch.tensor(blue), atol=0.02)
+    assert (blind[:2, 28, 21] - torch.tensor(red)).abs().max() > 0.1  # distance alone blends across the edge
