@@ -164,9 +164,9 @@ def measure_clip(gray: Path, shown: Path, color: Path | None, flows: list) -> di
 
 
 def colorize_row(
-    network: nn.Module, size: int, gray: Path, color: Path | None, out: Path, steady: float, flows
+    network: nn.Module, size: int, gray: Path, color: Path | None, out: Path, steady: float, flows, compile="auto"
 ) -> dict:
-    result = colorize_video(network, gray, out, target_size=size, steady=steady, batch_size=4)
+    result = colorize_video(network, gray, out, target_size=size, steady=steady, batch_size=4, compile=compile)
     row = measure_clip(gray, out, color, flows)
     row.update(frames_per_s=result.frames_per_s, seconds=result.seconds, frames_out=result.frames)
     return row
@@ -255,10 +255,28 @@ def peak_rss_child(args: argparse.Namespace) -> None:
     network, size, _ = tiny_network() if args.memory_tiny else load_network(args.checkpoint)
     with tempfile.TemporaryDirectory() as folder:
         result = colorize_video(
-            network, args.memory_child, Path(folder) / "out.mp4", target_size=size, steady=args.steady
+            network,
+            args.memory_child,
+            Path(folder) / "out.mp4",
+            target_size=size,
+            steady=args.steady,
+            compile=memory_compile(args),
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mib": peak, "frames": result.frames, "frames_per_s": result.frames_per_s}))
+    described = {"peak_mib": peak, "frames": result.frames, "frames_per_s": result.frames_per_s}
+    print(json.dumps({**described, "compiled": result.compiled}))
+
+
+def memory_compile(args: argparse.Namespace) -> bool:
+    """Both films of the memory comparison run alike: compiled (as a long film is by default) unless --compile off."""
+    return args.compile != "off"
+
+
+def compile_choice(value: str) -> bool | str:
+    return {"on": True, "off": False}.get(value, value)
+
+
+MEMORY_HEADER = ("clip", "frames", "peak RSS (MiB)", "frames/s (file to file)", "compiled")
 
 
 def memory_rows(args: argparse.Namespace, scratch: Path) -> list[list[str]]:
@@ -275,9 +293,18 @@ def memory_rows(args: argparse.Namespace, scratch: Path) -> list[list[str]]:
             command += ["--checkpoint", args.checkpoint]
         if args.memory_tiny:
             command.append("--memory-tiny")
+        command += ["--compile", args.compile, "--steady", str(args.steady)]
         done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
         child = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append([f"{seconds} s", str(child["frames"]), f"{child['peak_mib']:.0f}", f"{child['frames_per_s']:.2g}"])
+        rows.append(
+            [
+                f"{seconds} s",
+                str(child["frames"]),
+                f"{child['peak_mib']:.0f}",
+                f"{child['frames_per_s']:.3g}",
+                "yes" if child["compiled"] else "no",
+            ]
+        )
         gray.unlink()
     return rows
 
@@ -323,6 +350,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--memory-only", action="store_true", help="only the memory comparison")
     parser.add_argument("--steady", type=float, default=STEADY, help="the steadied rows' strength")
+    parser.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="torch.compile the generator (auto: films of a minute or more, so the made clips run eager); "
+        "the memory comparison's two films both run compiled unless off",
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
     return parser.parse_args(argv)
@@ -343,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"- generator: {generator}; steadied ({args.steady}), batch 4; each film in a fresh process",
             f"- CPU: {cpu_description()}; CPU pressure (PSI some, avg60 / avg300): {cpu_pressure()}",
             "",
-            table(("clip", "frames", "peak RSS (MiB)", "frames/s"), memory),
+            table(MEMORY_HEADER, memory),
         ]
         publish("\n".join(report) + "\n", args.output)
         return {"memory": memory}
@@ -370,7 +404,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             rows: dict[str, dict] = {}
             flows = gray_flows(gray)
             for row, net, steady in variants:
-                rows[row] = colorize_row(net, size, gray, color, scratch / "out.mp4", steady, flows)
+                rows[row] = colorize_row(
+                    net, size, gray, color, scratch / "out.mp4", steady, flows, compile_choice(args.compile)
+                )
                 print(f"{name}, {row}: {rows[row]}", file=sys.stderr, flush=True)  # progress of a long run
             rows["true colour"] = measure_clip(gray, color, color, flows)
             rows["all-gray"] = measure_clip(gray, gray, color, flows)
@@ -391,6 +427,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"- frames/s, steadied, file to file: **{steadied['frames_per_s']:.2f}** (target ≥ 10 at 640 x 360 on the "
         f"2-core CPU); the generator alone, batch 4, bf16: {rate_alone:.2f} frames/s",
     ]
+    if memory is not None and not args.memory_tiny:
+        long_film = memory[-1]
+        compiled = "compiled" if long_film[4] == "yes" else "not compiled"
+        checks.append(
+            f"- frames/s of the {long_film[0]} film, steadied, {compiled}, file to file (decoding, flow, encoding "
+            f"and the compilation included): **{long_film[3]}**"
+        )
     report = [
         "# Video colorization: flicker, accuracy, speed",
         "",
@@ -423,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "",
             f"Generator: {tiny_network()[2] if args.memory_tiny else described}; steadied, batch 4.",
             "",
-            table(("clip", "frames", "peak RSS (MiB)", "frames/s"), memory),
+            table(MEMORY_HEADER, memory),
         ]
     publish("\n".join(report) + "\n", args.output)
     return {"overall": overall, "per_clip": per_clip, "memory": memory}

@@ -46,6 +46,8 @@ class ColorizedVideoWriter(Callback):
         batch_size: frames per generator pass.
         crf: x264's quality, 0 (lossless) to 51; 18 is visually lossless, 23 is x264's default.
         progress: a progress bar per film (frames/s, time left).
+        compile: compile the generator for the film (``torch.compile``, ~10 s once, then ~15 % faster
+            frames); ``auto``: for films of a minute or more (:data:`colorize.inference.video.COMPILE_MIN_FRAMES`).
         input_root: the file or folder given as ``--input`` (linked from ``data.predict_path``).
     """
 
@@ -57,6 +59,7 @@ class ColorizedVideoWriter(Callback):
         batch_size: int = 4,
         crf: int = 18,
         progress: bool = True,
+        compile: bool | Literal["auto"] = "auto",
         input_root: str | None = None,
     ) -> None:
         super().__init__()
@@ -69,7 +72,9 @@ class ColorizedVideoWriter(Callback):
             raise ValueError(f"video.crf must be in [0, 51] and video.batch_size >= 1, got {crf} and {batch_size}")
         self.output = output
         self.steady, self.mirror_average, self.batch_size, self.crf = strength, mirror_average, batch_size, crf
-        self.progress = progress
+        if compile not in (True, False, "auto"):
+            raise ValueError(f"video.compile must be true, false or auto, got {compile!r}")
+        self.progress, self.compile = progress, compile
         self.input_root = input_root
         self.results: list[Any] = []  # colorize.inference.video.VideoResult
         self.skipped: list[str] = []
@@ -135,6 +140,7 @@ class ColorizedVideoWriter(Callback):
                 batch_size=self.batch_size,
                 crf=self.crf,
                 progress=self.progress,
+                compile=self.compile,
             )
         except (NotAVideoError, OSError, ValueError) as error:
             text = str(error)
@@ -143,11 +149,12 @@ class ColorizedVideoWriter(Callback):
             return
         self.results.append(result)
         log.info(
-            "wrote %s: %d frames in %.1f s (%.1f frames/s, %s%s)",
+            "wrote %s: %d frames in %.1f s (%.1f frames/s, %s%s%s)",
             target,
             result.frames,
             result.seconds,
             result.frames_per_s,
             result.encoder,
+            ", compiled" if result.compiled else "",
             f", {len(result.cuts)} scene cut(s)" if result.cuts else "",
         )

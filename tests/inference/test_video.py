@@ -155,3 +155,49 @@ def test_the_callers_network_is_left_as_it_was_and_the_film_is_its_eval_colour(t
         rgb_to_normalized_l(torch.from_numpy(np.stack(read_frames(source))).permute(0, 3, 1, 2))
     )
     assert np.abs(frames[..., 0] - frames[..., 2]).mean() > 5 and expected_ab.abs().mean() > 0.05
+
+
+def test_compiling_runs_one_batch_shape_and_a_failed_compile_falls_back_to_eager(tmp_path, monkeypatch, caplog):
+    import colorize.inference.video as video
+
+    source = tmp_path / "film.mp4"
+    write_clip(source, frames=7, height=32, width=32)  # batches of 4: the last has 3 frames, padded to 4
+    shapes, compiled = [], []
+
+    def fake_compile(network, **kwargs):
+        compiled.append(kwargs)
+
+        def run(L):
+            shapes.append(tuple(L.shape))
+            return network(L)
+
+        return run
+
+    monkeypatch.setattr(video.torch, "compile", fake_compile)
+    eager = colorize_video(colourful_unet(), source, tmp_path / "e.mp4", target_size=32, steady=0, crf=0)
+    assert not compiled and not eager.compiled  # auto: a 7-frame film is not worth a compilation
+    result = colorize_video(
+        colourful_unet(), source, tmp_path / "c.mp4", target_size=32, steady=0, crf=0, compile=True, batch_size=4
+    )
+    assert compiled == [{"dynamic": False}] and result.compiled and result.frames == 7
+    assert shapes == [(4, 1, 32, 32), (4, 1, 32, 32)]
+    a, b = np.stack(read_frames(tmp_path / "e.mp4")).astype(int), np.stack(read_frames(tmp_path / "c.mp4")).astype(int)
+    assert np.abs(a - b).max() <= 1  # the padded frames were dropped, the real ones kept in order
+
+    def failing_compile(network, **kwargs):
+        def run(L):
+            raise RuntimeError("no C++ compiler\nmore detail")
+
+        return run
+
+    monkeypatch.setattr(video.torch, "compile", failing_compile)
+    with caplog.at_level(logging.WARNING):
+        fallback = colorize_video(
+            colourful_unet(), source, tmp_path / "f.mp4", target_size=32, steady=0, crf=0, compile=True
+        )
+    assert fallback.frames == 7 and not fallback.compiled
+    assert [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()] == [
+        "torch.compile failed (no C++ compiler); colorizing this film without it"
+    ]
+    with pytest.raises(ValueError, match="compile must be"):
+        colorize_video(colourful_unet(), source, tmp_path / "x.mp4", target_size=32, compile="sometimes")
