@@ -10,8 +10,14 @@ enter in two ways:
 - spread over the whole image (:func:`~colorize.models.hint_spread.spread_hints`), through one
   3x3 convolution per decoder level (``hint_levels``, added before that level's normalization) and
   a 1x1 one added to the head (``hint_head``): the far pixels get a hint's colour without the
-  network having to learn to carry it across the image first. These are modules of their own, so
-  training can give them their own learning rate (``model.hint_lr_scale``) and never freezes them.
+  network having to learn to carry it across the image first;
+- as a blend at the output (``hint_gate``): a 1x1 convolution of the decoder's last map and the
+  spread hints says, per pixel, how much of the spread colour to take over the network's own,
+  ``ab + gate · (spread - ab)``, so near a hint the output can be the hint's colour exactly (an
+  output through tanh only approaches it) and far from any the network's prior stays.
+
+These are modules of their own, so training can give them their own learning rate
+(``model.hint_lr_scale``) and never freezes them.
 
 Every hint weight starts at zero, so a fresh hint model computes exactly what the hint-free
 network computes, and a hint-free state dict loads into it (:func:`widen_on_load` pads the input
@@ -33,7 +39,9 @@ __all__ = [
     "HINT_CHANNELS",
     "HINT_MODULES",
     "check_hints",
+    "blend_with_spread",
     "hint_contributions",
+    "new_hint_gate",
     "new_hint_head",
     "new_hint_levels",
     "takes_hints",
@@ -46,7 +54,7 @@ __all__ = [
 HINT_CHANNELS = 3
 
 #: The names of a hint generator's modules that read only hints (its own learning rate in training).
-HINT_MODULES = ("hint_levels", "hint_head")
+HINT_MODULES = ("hint_levels", "hint_head", "hint_gate")
 
 
 def takes_hints(generator: nn.Module) -> bool:
@@ -98,21 +106,44 @@ def new_hint_head(out_channels: int) -> nn.Conv2d:
     return head
 
 
+def new_hint_gate(width: int) -> nn.Conv2d:
+    """A zero 1x1 convolution from the decoder's last map (``width`` wide) and the spread hints to the blend's share."""
+    gate = nn.Conv2d(width + SPREAD_CHANNELS, 1, 1)
+    nn.init.zeros_(gate.weight)
+    nn.init.zeros_(gate.bias)
+    return gate
+
+
 def hint_contributions(
     levels: nn.ModuleList, head: nn.Conv2d, hints: torch.Tensor | None, lightness: torch.Tensor
-) -> list[torch.Tensor | None]:
-    """What the hints add to each decoder level (coarsest first, the last at full resolution), then to the head.
+) -> tuple[list[torch.Tensor | None], torch.Tensor | None]:
+    """What the hints add to each decoder level (coarsest first, the last at full resolution), then to the head;
+    and the spread hints at full resolution (for :func:`blend_with_spread`).
 
     ``lightness``: the input L ``(B, 1, H, W)``, which guides the spread (edge-aware). The decoder's
     levels must double in resolution and end at the input's, as both generators' do; no hints
-    given (None) adds nothing: ``[None] * (len(levels) + 1)``.
+    given (None) adds nothing: ``([None] * (len(levels) + 1), None)``.
     """
     if hints is None:
-        return [None] * (len(levels) + 1)
+        return [None] * (len(levels) + 1), None
     spread = spread_hints(hints, len(levels), lightness)  # finest first
     added: list[torch.Tensor | None] = [conv(level) for conv, level in zip(levels, reversed(spread), strict=True)]
     added.append(head(spread[0]))
-    return added
+    return added, spread[0]
+
+
+def blend_with_spread(
+    ab: torch.Tensor, features: torch.Tensor, spread: torch.Tensor | None, gate: nn.Conv2d
+) -> torch.Tensor:
+    """``ab + g · (spread ab - ab)``, ``g = gate(cat(features, spread))``, within [-1, 1]; ``ab`` itself without hints.
+
+    ``ab``: the generator's output ``(B, 2, H, W)``; ``features``: the map its head read; ``spread``:
+    the full-resolution spread hints (:func:`hint_contributions`), None when no hints were given.
+    """
+    if spread is None:
+        return ab
+    share = gate(torch.cat([features, spread.to(features.dtype)], dim=1))
+    return (ab + share * (spread[:, :2].to(ab.dtype) - ab)).clamp(-1, 1)
 
 
 def widen_on_load(module: nn.Module, keys: Iterable[str]) -> None:

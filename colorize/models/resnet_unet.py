@@ -23,8 +23,10 @@ from torch import nn
 
 from colorize.models.hints import (
     HINT_CHANNELS,
+    blend_with_spread,
     check_hints,
     hint_contributions,
+    new_hint_gate,
     new_hint_head,
     new_hint_levels,
     widen_on_load,
@@ -155,7 +157,8 @@ class ResNetUNet(nn.Module):
             spread over the whole image (:mod:`colorize.models.hint_spread`) they enter every decoder
             level and the head (``hint_levels`` and ``hint_head``,
             :func:`~colorize.models.hints.hint_contributions`), so a hint's colour reaches far pixels
-            without crossing the whole network.
+            without crossing the whole network, and are blended into the output where the network
+            finds them trustworthy (``hint_gate``, :func:`~colorize.models.hints.blend_with_spread`).
             Every hint weight starts at zero (pretrained stems keep theirs beside zero hint
             channels): the fresh network computes what the hint-free one does, and a hint-free
             state dict loads into it.
@@ -229,6 +232,7 @@ class ResNetUNet(nn.Module):
         if hints:
             self.hint_levels = new_hint_levels([block.conv[0].out_channels for block in self.decoder])
             self.hint_head = new_hint_head(out_channels)
+            self.hint_gate = new_hint_gate(width)
 
         init_normal_(self.decoder)
         init_normal_(self.head)
@@ -259,18 +263,17 @@ class ResNetUNet(nn.Module):
         else:
             features = self.encoder(self.encoder_input(x))
         y = features[-1]
-        injected = (
-            hint_contributions(self.hint_levels, self.hint_head, hints, lightness)
-            if self.takes_hints
-            else [None] * (len(self.decoder) + 1)
-        )
+        injected, spread = [None] * (len(self.decoder) + 1), None
+        if self.takes_hints:
+            injected, spread = hint_contributions(self.hint_levels, self.hint_head, hints, lightness)
         for block, index, hint in zip(self.decoder, self._skip_index, injected, strict=False):
             skip = None if index is None else x if index == -1 else features[index]
             y = block(y, skip, hint)
-        y = self.head(y)
+        out = self.head(y)
         if injected[-1] is not None:
-            y = y + injected[-1]
-        return torch.tanh(y)
+            out = out + injected[-1]
+        out = torch.tanh(out)
+        return blend_with_spread(out, y, spread, self.hint_gate) if spread is not None else out
 
 
 def _offline_message(encoder: str, reason: str) -> str:

@@ -13,8 +13,10 @@ from torch import nn
 
 from colorize.models.hints import (
     HINT_CHANNELS,
+    blend_with_spread,
     check_hints,
     hint_contributions,
+    new_hint_gate,
     new_hint_head,
     new_hint_levels,
     widen_on_load,
@@ -68,7 +70,8 @@ class UNet(nn.Module):
     With ``hints=True`` (Zhang et al. 2017) the first convolution also reads hints ``(B, 3, H, W)``
     (normalized a*b* of hinted pixels, 0 elsewhere, and a 0/1 mask; :mod:`colorize.models.hints`),
     and the hints spread over the image enter every decoder level and the head (``hint_levels``,
-    ``hint_head``), all through weights that start at zero: the fresh network computes what the
+    ``hint_head``) and are blended into the output (``hint_gate``), all through weights that start
+    at zero: the fresh network computes what the
     hint-free one does, and a hint-free state dict loads into it.
 
     Attributes:
@@ -104,6 +107,7 @@ class UNet(nn.Module):
         if hints:
             self.hint_levels = new_hint_levels(list(reversed(widths[:-1])))
             self.hint_head = new_hint_head(out_channels)
+            self.hint_gate = new_hint_gate(widths[0])
             zero_hint_weights_(self.down[0][0])
             widen_on_load(self, ["down.0.0.weight"])
 
@@ -120,14 +124,16 @@ class UNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
-        added = hint_contributions(self.hint_levels, self.hint_head, hints, lightness) if self.takes_hints else None
-        added = added or [None] * (len(self.up) + 1)
+        added, spread = [None] * (len(self.up) + 1), None
+        if self.takes_hints:
+            added, spread = hint_contributions(self.hint_levels, self.hint_head, hints, lightness)
         for block, skip, hint in zip(self.up, reversed(skips), added, strict=False):
             x = block(x, skip, hint)
-        x = self.head(x)
+        out = self.head(x)
         if added[-1] is not None:
-            x = x + added[-1]
-        return torch.tanh(x)
+            out = out + added[-1]
+        out = torch.tanh(out)
+        return blend_with_spread(out, x, spread, self.hint_gate) if spread is not None else out
 
 
 def _check_input(x: torch.Tensor, channels: int, stride: int, name: str) -> None:

@@ -59,16 +59,22 @@ def test_the_hint_weights_start_at_zero_and_get_a_gradient(cls, kwargs):
     model(L, some_hints(2, 64)).square().mean().backward()
     hint_slices = [n for n, p in model.named_parameters() if n.endswith("weight") and p.ndim == 4]
     own_modules = {n for n, _ in model.named_parameters() if n.split(".")[0] in HINT_MODULES}
+    def hint_part(t: torch.Tensor) -> torch.Tensor:  # a convolution's hint input channels (last); a bias whole
+        return t[:, -HINT_CHANNELS:] if t.ndim == 4 else t
+
     zero_and_learning = {
         n
         for n, p in model.named_parameters()
-        if p.ndim == 4 and p[:, -HINT_CHANNELS:].abs().sum() == 0 and p.grad[:, -HINT_CHANNELS:].abs().sum() > 0
+        if (p.ndim == 4 or n in own_modules)
+        and not hint_part(p).any()
+        and p.grad is not None
+        and hint_part(p.grad).abs().sum() > 0
     }
     assert widened and hint_slices
     # The widened input convolutions (UNet: the first conv; ResNetUNet: the stem and the full-resolution
-    # skip), one spread-hint conv per decoder level and the head's: all zero, all learning.
+    # skip), one spread-hint conv per decoder level, the head's and the blend's gate: all zero, all learning.
     depth = len(model.up) if cls is UNet else len(model.decoder)
-    assert len(own_modules) == depth + 1
+    assert len(own_modules) == depth + 3  # the gate has a bias too
     assert all(not dict(model.named_parameters())[n].any() for n in own_modules)
     assert len(zero_and_learning - own_modules) == (1 if cls is UNet else 2)
     assert own_modules <= zero_and_learning
