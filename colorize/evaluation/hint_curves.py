@@ -19,7 +19,7 @@ __all__ = ["hint_curves"]
 
 PANELS = (("pixel_acc@2%", "pixel acc 2 % (%)", 100.0), ("pixel_acc@5%", "pixel acc 5 % (%)", 100.0),
           ("psnr", "PSNR (dB)", 1.0), ("lpips", "LPIPS (lower is better)", 1.0))  # fmt: skip
-COLOURS = {"model": (200, 40, 40), "nearest": (40, 90, 200), "levin": (30, 150, 60)}
+COLOURS = {"model": (200, 40, 40), "nearest": (40, 90, 200), "spread": (150, 150, 150), "levin": (30, 150, 60)}
 PANEL_W, PANEL_H, MARGIN = 360, 240, 44
 
 
@@ -39,14 +39,14 @@ def _series(table: ResultsTable, method: str, counts: Sequence[int], gray_at_zer
 def hint_curves(table: ResultsTable, model: str | None, counts: Sequence[int]) -> torch.Tensor:
     """A uint8 ``(3, H, W)`` picture of the sweep's rows of ``table``: metric against hint count.
 
-    ``model`` names the model's row (None: a hint-free model, only the two fills are drawn). The
+    ``model`` names the model's row (None: a hint-free model, only the fills are drawn). The
     x axis spaces the counts evenly (they grow roughly geometrically). The fills' 0-hint point is
     the all-gray row, which is what both are without hints.
     """
-    from colorize.evaluation.report import LEVIN, NEAREST
+    from colorize.evaluation.report import LEVIN, NEAREST, SPREAD
 
     counts = sorted(counts)
-    methods = [(NEAREST, "nearest", True), (LEVIN, "levin", True)]
+    methods = [(NEAREST, "nearest", True), (SPREAD, "spread", True), (LEVIN, "levin", True)]
     if model is not None:
         methods.insert(0, (model, "model", False))
     panels = [p for p in PANELS if any(p[0] in row for row in table.rows.values())]

@@ -11,9 +11,11 @@ step, the package versions and the git commit. The table also goes to W&B as a
 
 With ``hint_counts`` the test also sweeps colour hints (Zhang et al. 2017; :mod:`colorize.evaluation.hints`):
 for each count n > 0, a row of the model given n fixed test hints per photo (when it takes hints),
-one of the nearest-hint fill and one of Levin et al. 2004 given the same hints, named
-``"<row>, n hints"``; the 0-hint rows are the model's own row and the all-gray floor (both fills
-are exactly gray without hints). ``hint_curves.png`` plots them against the count.
+and rows of three ways to spread the same hints with no network, named ``"<row>, n hints"``: the
+nearest-hint fill, the edge-aware pull-push spread a hint generator reads
+(:mod:`colorize.models.hint_spread`; so the table shows what the network adds to its own input),
+and Levin et al. 2004. The 0-hint rows are the model's own row and the all-gray floor (every
+fill is exactly gray without hints). ``hint_curves.png`` plots them against the count.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 ALL_GRAY = "all-gray"
 NEAREST = "nearest-hint fill"
 LEVIN = "Levin et al. 2004"
+SPREAD = "edge-aware spread"
 
 
 def hint_row(method: str, count: int) -> str:
@@ -104,7 +107,7 @@ class EvaluationReport(Callback):
         self._model_takes_hints = takes_hints(pl_module.colorizing_generator)
         self._sweep = {}  # row name -> (method, count)
         for count in (n for n in self.hint_counts if n > 0):
-            methods = ([self.model_name] if self._model_takes_hints else []) + [NEAREST, LEVIN]
+            methods = ([self.model_name] if self._model_takes_hints else []) + [NEAREST, SPREAD, LEVIN]
             self._sweep |= {hint_row(method, count): (method, count) for method in methods}
         row_names = [self.model_name, *self.others, *self._sweep, ALL_GRAY]
         self.metrics = {name: ColorizationMetrics(self.thresholds).to(pl_module.device) for name in row_names}
@@ -150,6 +153,7 @@ class EvaluationReport(Callback):
 
     def _sweep_predictions(self, trainer, pl_module, L_, ab_true, index) -> dict[str, torch.Tensor]:
         from colorize.evaluation.hints import levin_colorize, nearest_hint_fill, sweep_hints
+        from colorize.models.hint_spread import spread_hints
 
         predictions = {}
         for count in sorted({count for _, count in self._sweep.values()}):
@@ -159,6 +163,7 @@ class EvaluationReport(Callback):
                 with trainer.precision_plugin.forward_context():
                     predictions[hint_row(self.model_name, count)] = pl_module(L_, hints).float()
             predictions[hint_row(NEAREST, count)] = nearest_hint_fill(hints).float()
+            predictions[hint_row(SPREAD, count)] = spread_hints(hints, 1, L_)[0][:, :2].float()
             predictions[hint_row(LEVIN, count)] = levin_colorize(L_, hints).float()
         return predictions
 

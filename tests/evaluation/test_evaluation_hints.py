@@ -71,10 +71,11 @@ def test_colorize_test_sweeps_hints_for_a_hint_model(photo_folder, tmp_path):
     run_cli(["test", *tiny_run_args(photo_folder, run, *hints, "--evaluation.hint_counts=[0, 1, 5]")])
     results = json.loads((run / "results.json").read_text())
     rows = results["rows"]
-    methods = ("hinted", "nearest-hint fill", "Levin et al. 2004")
+    methods = ("hinted", "nearest-hint fill", "edge-aware spread", "Levin et al. 2004")
     expected = {f"{m}, {n}" for m in methods for n in ("1 hint", "5 hints")}
     assert expected | {"hinted", "all-gray"} == set(rows)
     assert results["metadata"]["hint_counts"] == [0, 1, 5] and results["metadata"]["hint_patch_px"] == 2
     assert rows["nearest-hint fill, 5 hints"] != rows["all-gray"]
+    assert rows["edge-aware spread, 5 hints"] not in (rows["all-gray"], rows["nearest-hint fill, 5 hints"])
     assert (run / "hint_curves.png").stat().st_size > 1000
     assert "Levin et al. 2004, 5 hints" in compare_runs([run])
