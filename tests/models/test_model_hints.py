@@ -59,6 +59,7 @@ def test_the_hint_weights_start_at_zero_and_get_a_gradient(cls, kwargs):
     model(L, some_hints(2, 64)).square().mean().backward()
     hint_slices = [n for n, p in model.named_parameters() if n.endswith("weight") and p.ndim == 4]
     own_modules = {n for n, _ in model.named_parameters() if n.split(".")[0] in HINT_MODULES}
+
     def hint_part(t: torch.Tensor) -> torch.Tensor:  # a convolution's hint input channels (last); a bias whole
         return t[:, -HINT_CHANNELS:] if t.ndim == 4 else t
 
@@ -122,3 +123,21 @@ def test_mirror_average_mirrors_the_hints_with_the_photo():
     assert not torch.allclose(unmirrored, expected, atol=1e-2)
     ema = WeightAverage(model, 0.5)
     assert takes_hints(ema.average) and torch.allclose(ema(L, hints), model(L, hints), atol=1e-4)
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), SMALL[:2], ids=["unet", "resnet18"])
+@torch.no_grad()
+def test_no_hints_given_as_zeros_colour_as_none_does_however_trained(cls, kwargs):
+    # Trained hint weights (all of them non-zero): a photo without hints in a hinted batch must still get
+    # the network's own colour, as the 0-hint rows of `colorize test` (hints=None) measure it.
+    torch.manual_seed(0)
+    model = cls(**kwargs, hints=True).eval()
+    for name in HINT_MODULES:
+        for p in getattr(model, name).parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    L = torch.rand(2, 1, 64, 64) * 2 - 1
+    hints = some_hints(2, 64)
+    hints[1] = 0  # the second photo has none
+    both = model(L, hints)
+    assert torch.allclose(both[1], model(L[1:])[0], atol=1e-5)
+    assert not torch.allclose(both[0], model(L[:1])[0], atol=1e-2)  # the first one's hints do count
