@@ -13,7 +13,7 @@ enter in two ways:
   network having to learn to carry it across the image first;
 - as a blend at the output (``hint_gate``): a 1x1 convolution of the decoder's last map and the
   spread hints says, per pixel, how much of the spread colour to take over the network's own,
-  ``ab + gate · confidence · (spread - ab)``, so near a hint the output can be the hint's colour exactly (an
+  ``ab + gate · (spread - ab)`` wherever a hint reached, so near a hint the output can be the hint's colour exactly (an
   output through tanh only approaches it) and far from any the network's prior stays.
 
 These are modules of their own, so training can give them their own learning rate
@@ -135,16 +135,18 @@ def hint_contributions(
 def blend_with_spread(
     ab: torch.Tensor, features: torch.Tensor, spread: torch.Tensor | None, gate: nn.Conv2d
 ) -> torch.Tensor:
-    """``ab + g · (spread ab - ab)``, ``g = gate(cat(features, spread)) · confidence``, within [-1, 1].
+    """``ab + g · (spread ab - ab)``, ``g = gate(cat(features, spread))`` where a hint reached, within [-1, 1].
 
     ``ab``: the generator's output ``(B, 2, H, W)``; ``features``: the map its head read; ``spread``:
     the full-resolution spread hints (:func:`hint_contributions`), None when no hints were given.
     """
     if spread is None:
         return ab
-    # Scaled by the spread's confidence: where no hint reached (a photo without hints: all zeros) the output
-    # is exactly the network's, so "no hints" given as zeros and as None colour alike.
-    share = gate(torch.cat([features, spread.to(features.dtype)], dim=1)) * spread[:, 2:3].to(features.dtype)
+    # Only where a hint reached: a photo without hints (all zeros, so no confidence anywhere) gets exactly the
+    # network's colour, so "no hints" given as zeros and as None colour alike. Not scaled by the confidence
+    # itself: the gate reads it, and far pixels may still take much of a good spread (measured: docs/hints.md).
+    reached = (spread[:, 2:3] > 0).to(features.dtype)
+    share = gate(torch.cat([features, spread.to(features.dtype)], dim=1)) * reached
     return (ab + share * (spread[:, :2].to(ab.dtype) - ab)).clamp(-1, 1)
 
 
