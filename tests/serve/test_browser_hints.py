@@ -134,6 +134,7 @@ def download_hints(driver, card, folder: Path) -> Path:
     """Click "Download hints" with downloads going to ``folder``; the file once it is complete."""
     from selenium.webdriver.common.by import By
 
+    folder.mkdir(parents=True, exist_ok=True)  # Chromium makes it only when the download starts: a race
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
     card.find_element(By.CSS_SELECTOR, ".hints-download").click()
     deadline = time.monotonic() + 30
