@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_runs import offline_weights_installed
 
 from colorize.cli import CONFIG_DIR, ColorizeCLI, main, resolve_config_path, rewrite_arguments, run_cli
 
@@ -266,9 +267,7 @@ OFFLINE_ENCODERS = {
 def test_fit_with_an_offline_imagenet_encoder(weights, photo_folder, tmp_path):
     from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
 
-    try:
-        OFFLINE_WEIGHTS[weights].locate()
-    except FileNotFoundError:
+    if not offline_weights_installed(weights):
         pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
     extra = [*OFFLINE_ENCODERS[weights], f"--model.generator.init_args.weights={weights}"]
     cli = run_cli(["fit", *experiment_args("advanced", photo_folder, tmp_path, *extra)])

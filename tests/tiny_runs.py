@@ -8,6 +8,7 @@ import lightning as L
 import torch
 
 from colorize.data.datamodule import ColorizationDataModule
+from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
 from colorize.models.init import init_normal_
 from colorize.models.patchgan import PatchGAN
 from colorize.models.unet import UNet
@@ -123,3 +124,12 @@ def make_photo(seed: int, height: int = 40, width: int = 48):
     disc = (y - cy) ** 2 + (x - cx) ** 2 < r**2
     img[disc] = rng.uniform(0, 1, size=3)
     return Image.fromarray((img * 255).round().astype(np.uint8), "RGB")
+
+
+def offline_weights_installed(name: str) -> bool:
+    """Whether ``make install`` put the offline ImageNet weights ``name`` on disk (tests skip without them)."""
+    try:
+        OFFLINE_WEIGHTS[name].locate()
+    except FileNotFoundError:
+        return False
+    return True

@@ -13,8 +13,9 @@ enter in two ways:
   network having to learn to carry it across the image first;
 - as a blend at the output (``hint_gate``): a 1x1 convolution of the decoder's last map and the
   spread hints says, per pixel, how much of the spread colour to take over the network's own,
-  ``ab + gate · (spread - ab)`` wherever a hint reached, so near a hint the output can be the hint's colour exactly (an
-  output through tanh only approaches it) and far from any the network's prior stays.
+  ``ab + gate · (spread - ab)`` wherever a hint reached, so near a hint the output can be the
+  hint's colour exactly (an output through tanh only approaches it) and far from any the
+  network's prior stays.
 
 These are modules of their own, so training can give them their own learning rate
 (``model.hint_lr_scale``) and never freezes them.
@@ -41,6 +42,7 @@ __all__ = [
     "check_hints",
     "blend_with_spread",
     "hint_contributions",
+    "hinted_output",
     "new_hint_gate",
     "new_hint_head",
     "new_hint_levels",
@@ -133,7 +135,7 @@ def hint_contributions(
 
 
 def blend_with_spread(
-    ab: torch.Tensor, features: torch.Tensor, spread: torch.Tensor | None, gate: nn.Conv2d
+    ab: torch.Tensor, features: torch.Tensor, spread: torch.Tensor | None, gate: nn.Conv2d | None
 ) -> torch.Tensor:
     """``ab + g · (spread ab - ab)``, ``g = gate(cat(features, spread))`` where a hint reached, within [-1, 1].
 
@@ -148,6 +150,25 @@ def blend_with_spread(
     reached = (spread[:, 2:3] > 0).to(features.dtype)
     share = gate(torch.cat([features, spread.to(features.dtype)], dim=1)) * reached
     return (ab + share * (spread[:, :2].to(ab.dtype) - ab)).clamp(-1, 1)
+
+
+def hinted_output(
+    head: nn.Conv2d,
+    features: torch.Tensor,
+    added: torch.Tensor | None,
+    spread: torch.Tensor | None,
+    gate: nn.Conv2d | None,
+) -> torch.Tensor:
+    """A generator's ab from its decoder's last map: ``tanh(head(features) + added)``, blended with the spread.
+
+    ``added`` and ``spread``: the head's share and the full-resolution spread of
+    :func:`hint_contributions`, both None for a hint-free generator or a call without hints (then
+    this is ``tanh(head(features))`` and ``gate`` is not used).
+    """
+    out = head(features)
+    if added is not None:
+        out = out + added
+    return blend_with_spread(torch.tanh(out), features, spread, gate)
 
 
 def widen_on_load(module: nn.Module, keys: Iterable[str]) -> None:

@@ -23,9 +23,9 @@ from torch import nn
 
 from colorize.models.hints import (
     HINT_CHANNELS,
-    blend_with_spread,
     check_hints,
     hint_contributions,
+    hinted_output,
     new_hint_gate,
     new_hint_head,
     new_hint_levels,
@@ -158,7 +158,7 @@ class ResNetUNet(nn.Module):
             level and the head (``hint_levels`` and ``hint_head``,
             :func:`~colorize.models.hints.hint_contributions`), so a hint's colour reaches far pixels
             without crossing the whole network, and are blended into the output where the network
-            finds them trustworthy (``hint_gate``, :func:`~colorize.models.hints.blend_with_spread`).
+            finds them trustworthy (``hint_gate``, :func:`~colorize.models.hints.hinted_output`).
             Every hint weight starts at zero (pretrained stems keep theirs beside zero hint
             channels): the fresh network computes what the hint-free one does, and a hint-free
             state dict loads into it.
@@ -269,11 +269,7 @@ class ResNetUNet(nn.Module):
         for block, index, hint in zip(self.decoder, self._skip_index, injected, strict=False):
             skip = None if index is None else x if index == -1 else features[index]
             y = block(y, skip, hint)
-        out = self.head(y)
-        if injected[-1] is not None:
-            out = out + injected[-1]
-        out = torch.tanh(out)
-        return blend_with_spread(out, y, spread, self.hint_gate) if spread is not None else out
+        return hinted_output(self.head, y, injected[-1], spread, getattr(self, "hint_gate", None))
 
 
 def _offline_message(encoder: str, reason: str) -> str:

@@ -13,9 +13,9 @@ from torch import nn
 
 from colorize.models.hints import (
     HINT_CHANNELS,
-    blend_with_spread,
     check_hints,
     hint_contributions,
+    hinted_output,
     new_hint_gate,
     new_hint_head,
     new_hint_levels,
@@ -71,8 +71,8 @@ class UNet(nn.Module):
     (normalized a*b* of hinted pixels, 0 elsewhere, and a 0/1 mask; :mod:`colorize.models.hints`),
     and the hints spread over the image enter every decoder level and the head (``hint_levels``,
     ``hint_head``) and are blended into the output (``hint_gate``), all through weights that start
-    at zero: the fresh network computes what the
-    hint-free one does, and a hint-free state dict loads into it.
+    at zero: the fresh network computes what the hint-free one does, and a hint-free state dict
+    loads into it.
 
     Attributes:
         stride: total downsampling factor, ``2**depth``; H and W must be multiples of it so that
@@ -129,11 +129,7 @@ class UNet(nn.Module):
             added, spread = hint_contributions(self.hint_levels, self.hint_head, hints, lightness)
         for block, skip, hint in zip(self.up, reversed(skips), added, strict=False):
             x = block(x, skip, hint)
-        out = self.head(x)
-        if added[-1] is not None:
-            out = out + added[-1]
-        out = torch.tanh(out)
-        return blend_with_spread(out, x, spread, self.hint_gate) if spread is not None else out
+        return hinted_output(self.head, x, added[-1], spread, getattr(self, "hint_gate", None))
 
 
 def _check_input(x: torch.Tensor, channels: int, stride: int, name: str) -> None:

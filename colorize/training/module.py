@@ -94,7 +94,7 @@ class ColorizationGAN(L.LightningModule):
             while the decoder learns at full speed, so a few hundred photos do not wash out
             what ImageNet taught it. 1 = one learning rate for the whole generator (the paper).
         hint_lr_scale: the learning rate of a hint generator's hint modules (``hint_levels``,
-            ``hint_head``: :mod:`colorize.models.hints`) as a multiple of the generator's. They
+            ``hint_head``, ``hint_gate``: :mod:`colorize.models.hints`) as a multiple of the generator's. They
             start at zero and must learn, in the few hundred steps of a CPU run, to pass a hint's
             colour on; they are never frozen with the encoder. 1 = the generator's own rate.
         ema_decay: keep an exponential moving average of the generator's weights

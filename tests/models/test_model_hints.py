@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_runs import offline_weights_installed
 
 from colorize.models.hints import HINT_CHANNELS, HINT_MODULES, takes_hints
 from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
@@ -17,14 +18,6 @@ SMALL = [
     (ResNetUNet, {"encoder": "resnet18"}),
     (ResNetUNet, {"encoder": "tf_efficientnet_lite0"}),
 ]
-
-
-def installed(name: str) -> bool:
-    try:
-        OFFLINE_WEIGHTS[name].locate()
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def some_hints(b: int, size: int) -> torch.Tensor:
@@ -83,7 +76,7 @@ def test_the_hint_weights_start_at_zero_and_get_a_gradient(cls, kwargs):
 
 @pytest.mark.parametrize("weights", ["efficientnet_lite0", "vgg16"])
 def test_pretrained_stems_keep_their_weights_beside_zero_hint_channels(weights):
-    if not installed(weights):
+    if not offline_weights_installed(weights):
         pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
     encoder = OFFLINE_WEIGHTS[weights].encoders[0]
     extra = {"out_indices": [1, 2, 3, 4, 5]} if weights == "vgg16" else {}

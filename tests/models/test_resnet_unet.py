@@ -6,6 +6,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from tiny_runs import offline_weights_installed
 from torch import nn
 
 from colorize.models import ResNetUNet
@@ -228,9 +229,7 @@ OFFLINE = {  # weights -> init_args that work
 def _offline_unet(weights):
     from colorize.models.imagenet_weights import OFFLINE_WEIGHTS
 
-    try:
-        OFFLINE_WEIGHTS[weights].locate()
-    except FileNotFoundError:
+    if not offline_weights_installed(weights):
         pytest.skip(f"{OFFLINE_WEIGHTS[weights].requirement} is not installed (make install)")
     torch.manual_seed(0)
     return ResNetUNet(weights=weights, **OFFLINE[weights])
