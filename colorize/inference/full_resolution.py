@@ -47,6 +47,7 @@ from colorize.inference.strips import (
 from colorize.inference.strips import (
     strip_rows as default_strip_rows,
 )
+from colorize.models.bf16 import cpu_has_native_bf16
 from colorize.models.hints import takes_hints
 
 __all__ = [
@@ -94,15 +95,17 @@ def _device_and_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
 def bf16_is_used(generator: nn.Module, enabled: bool = True) -> bool:
     """Whether :func:`colorize_images` runs ``generator`` under bf16 autocast.
 
-    Only a float32 generator on the CPU or on a CUDA device with bf16 support: autocast
-    leaves float64 alone, and other backends (MPS, ...) differ in which ops they cover.
+    Only a float32 generator on a CPU with native bf16 (AVX-512 BF16, AMX:
+    :func:`~colorize.models.bf16.cpu_has_native_bf16`; elsewhere bf16 is emulated and ~7x slower)
+    or on a CUDA device with bf16 support: autocast leaves float64 alone, and other backends (MPS,
+    ...) differ in which ops they cover.
     """
     device, dtype = _device_and_dtype(generator)
     if not enabled or dtype != torch.float32:
         return False
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 #: Working-size pixels per generator pass on the CPU (about one 256 x 384 photo, or five at 128 x 192).

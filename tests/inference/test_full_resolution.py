@@ -8,6 +8,7 @@ from tiny_runs import colourful_unet
 from torch import nn
 
 from colorize.color import normalized_lab_to_rgb, rgb_to_normalized_l, to_uint8_image
+from colorize.inference import full_resolution
 from colorize.inference.full_resolution import (
     CPU_PASS_PIXELS,
     bf16_is_used,
@@ -179,7 +180,9 @@ def test_colorize_images_runs_one_pass_per_working_size_and_matches_one_at_a_tim
     assert colour_of(batched[0])[1:].norm(dim=0).mean() > 10  # the photos really were coloured
 
 
-def test_bf16_moves_colour_less_than_the_issue_allows_and_lightness_not_at_all():
+def test_bf16_moves_colour_less_than_the_issue_allows_and_lightness_not_at_all(monkeypatch):
+    # On every CPU, as on those with native bf16 (elsewhere the same numbers, emulated, only slower).
+    monkeypatch.setattr(full_resolution, "cpu_has_native_bf16", lambda: True)
     photos = [photo_like(h, w, seed) for seed, (h, w) in enumerate(MIXED[:4])]
     generator = colourful_unet(seed=1)
     passes = CountBatches(generator)
@@ -215,12 +218,19 @@ def test_bf16_off_is_the_float32_path_bit_for_bit():
     assert passes.calls[0] == (1, False)
 
 
-def test_bf16_is_used_only_for_float32_generators():
+def test_bf16_is_used_only_for_float32_generators(monkeypatch):
+    monkeypatch.setattr(full_resolution, "cpu_has_native_bf16", lambda: True)
     generator = colourful_unet()
     assert bf16_is_used(generator) and not bf16_is_used(generator, enabled=False)
     assert not bf16_is_used(generator.double())  # autocast would leave float64 alone anyway
     out = colorize_image(TinyGenerator().double(), photo_like(20, 28), target_size=16)
     assert out.dtype == torch.uint8
+
+
+def test_bf16_is_not_used_on_a_cpu_that_would_emulate_it(monkeypatch):
+    # Without AVX-512 BF16 or AMX, bf16 autocast is ~7x slower than float32 (colorize/models/bf16.py).
+    monkeypatch.setattr(full_resolution, "cpu_has_native_bf16", lambda: False)
+    assert not bf16_is_used(colourful_unet())
 
 
 def test_colorize_images_checks_every_photo_and_the_generator_batch():
