@@ -11,10 +11,12 @@ with PyAV (H.264). Its true colour exists, so accuracy and the true clip's own w
 a real video has: resampling and codec noise) are measured beside the colorizations. The input of
 each colorization is the clip's gray version (L* only), also encoded with PyAV.
 
-**Rows**, per clip and over all clips: per-frame and steadied colorization, each without and with
-mirror averaging; the true colour; all-gray. **Columns** (:mod:`colorize.evaluation.temporal`): warp
-error along DIS flow of the gray clip (not FlowNet2: comparable within this project only), CDC at
-gaps 1, 2, 4, per-frame pixel accuracy at 2 % and 5 %, and frames/s of
+**Rows**, per clip and over all clips: per-frame colorization, and steadied colorization with the
+generator on every ``k``-th frame for each ``--intervals`` k (the first interval's row is the one
+the targets are read on), each without and with mirror averaging; the true colour; all-gray.
+**Columns** (:mod:`colorize.evaluation.temporal`): warp error along DIS flow of the gray clip (not
+FlowNet2: comparable within this project only), CDC at gaps 1, 2, 4, per-frame pixel accuracy at
+2 % and 5 %, the share of frames the generator coloured, and frames/s of
 :func:`colorize.inference.video.colorize_video` from file to file (decoding, flow, encoding included).
 
 **Memory** (``--memory-minutes``): a 10-second and a long gray clip are colorized in fresh
@@ -46,7 +48,7 @@ from torch import nn  # noqa: E402
 from benchmarks.bench import cpu_description, cpu_pressure, publish, table  # noqa: E402
 from colorize.evaluation.temporal import TemporalMetrics, flow_checks  # noqa: E402
 from colorize.inference.full_resolution import bf16_is_used, working_size  # noqa: E402
-from colorize.inference.video import colorize_video  # noqa: E402
+from colorize.inference.video import KEY_INTERVAL, colorize_video  # noqa: E402
 from colorize.models.fold_batch_norm import fold_batch_norms  # noqa: E402
 from colorize.models.mirror_average import MirrorAverage  # noqa: E402
 
@@ -60,7 +62,11 @@ CLIP_PHOTOS = (
     ("mvtb-data/eiffel-1.jpg", "mvtb-data/parks.jpg"),
 )
 STEADY = 0.8
-ROWS = ("per-frame", "steadied", "per-frame, mirror", "steadied, mirror")
+PER_FRAME = "per-frame"
+
+
+def steadied_row(interval: int) -> str:
+    return "steadied, every frame" if interval == 1 else f"steadied, keyframes every {interval}"
 
 
 # ---------------------------------------------------------------------------- clips
@@ -164,18 +170,35 @@ def measure_clip(gray: Path, shown: Path, color: Path | None, flows: list) -> di
 
 
 def colorize_row(
-    network: nn.Module, size: int, gray: Path, color: Path | None, out: Path, steady: float, flows, compile="auto"
+    network: nn.Module,
+    size: int,
+    gray: Path,
+    color: Path | None,
+    out: Path,
+    steady: float,
+    flows,
+    compile="auto",
+    interval: int = KEY_INTERVAL,
 ) -> dict:
-    result = colorize_video(network, gray, out, target_size=size, steady=steady, batch_size=4, compile=compile)
+    result = colorize_video(
+        network, gray, out, target_size=size, steady=steady, key_interval=interval, batch_size=4, compile=compile
+    )
     row = measure_clip(gray, out, color, flows)
-    row.update(frames_per_s=result.frames_per_s, seconds=result.seconds, frames_out=result.frames)
+    row.update(
+        frames_per_s=result.frames_per_s,
+        seconds=result.seconds,
+        frames_out=result.frames,
+        keyframe_count=result.keyframes,
+        keyframes=result.keyframes / max(1, result.frames),
+    )
     return row
 
 
 def generator_rate(network: nn.Module, size: int, batch: int = 4, repeats: int = 3) -> float:
     """Frames/s of the generator alone at the working size of a 640 x 360 frame, run as video runs it.
 
-    bf16, batch norms folded, channels-last memory on the CPU (colorize/inference/video.py's _Colorist).
+    bf16 where the CPU has it (else float32), batch norms folded, channels-last memory on the CPU
+    (colorize/inference/video.py's _Colorist).
     """
     device = next(network.parameters()).device
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
@@ -201,7 +224,7 @@ def load_network(checkpoint: str | None) -> tuple[nn.Module, int, str]:
         return colorizer.generator.eval(), colorizer.image_size, f"{checkpoint} ({colorizer.info['generator']})"
     from colorize.models.resnet_unet import ResNetUNet
 
-    network = ResNetUNet("vgg16", pretrained=False).eval()
+    network = ResNetUNet("vgg16", pretrained=False, out_indices=[1, 2, 3, 4, 5]).eval()
     return network, 128, "an untrained VGG16 UNet at 128 px (no --checkpoint: speed only, colour meaningless)"
 
 
@@ -219,13 +242,14 @@ def render_rows(rows: dict[str, dict]) -> list[list[str]]:
                 fmt(r.get("cdc"), 1e3),
                 fmt(r.get("pixel_acc@2%"), 100),
                 fmt(r.get("pixel_acc@5%"), 100),
+                fmt(r.get("keyframes"), 100),
                 fmt(r.get("frames_per_s")),
             ]
         )
     return out
 
 
-HEADER = ("row", "warp error ×10⁻³", "CDC ×10⁻³", "acc@2% (%)", "acc@5% (%)", "frames/s")
+HEADER = ("row", "warp error ×10⁻³", "CDC ×10⁻³", "acc@2% (%)", "acc@5% (%)", "generator on (% of frames)", "frames/s")
 
 
 def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
@@ -233,9 +257,14 @@ def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in per_clip[0]:
         rows = [clip[name] for clip in per_clip]
-        merged = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k not in ("frames_per_s", "seconds")}
+        merged = {
+            k: float(np.mean([r[k] for r in rows]))
+            for k in rows[0]
+            if k not in ("frames_per_s", "seconds", "keyframes", "keyframe_count", "frames_out")
+        }
         if "seconds" in rows[0]:
             merged["frames_per_s"] = sum(r["frames_out"] for r in rows) / sum(r["seconds"] for r in rows)
+            merged["keyframes"] = sum(r["keyframe_count"] for r in rows) / sum(r["frames_out"] for r in rows)
         out[name] = merged
     return out
 
@@ -351,6 +380,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-only", action="store_true", help="only the memory comparison")
     parser.add_argument("--steady", type=float, default=STEADY, help="the steadied rows' strength")
     parser.add_argument(
+        "--intervals",
+        type=lambda text: [int(k) for k in text.split(",")],
+        default=[KEY_INTERVAL, 1],
+        help=f"keyframe intervals of the steadied rows, comma-separated; the first is the one the targets are read "
+        f"on (default: {KEY_INTERVAL},1: colorize_video's default, and the generator on every frame)",
+    )
+    parser.add_argument(
         "--compile",
         choices=("auto", "on", "off"),
         default="auto",
@@ -396,36 +432,41 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 photos = load_photo(args.sample, a), load_photo(args.sample, b)
                 write_clip(clip_frames(*photos, args.frames), color, gray)
                 clips.append((f"{Path(a).stem} → cut → {Path(b).stem}", gray, color))
-        variants = [] if args.mirror == "only" else [(ROWS[0], network, 0.0), (ROWS[1], network, args.steady)]
+        variants = []  # (row, network, steadying strength, keyframe interval)
+        nets = [("", network)] if args.mirror != "only" else []
         if args.mirror != "off":
-            mirrored = MirrorAverage(network).eval()
-            variants += [(ROWS[2], mirrored, 0.0), (ROWS[3], mirrored, args.steady)]
+            nets.append((", mirror", MirrorAverage(network).eval()))
+        for suffix, net in nets:
+            variants.append((PER_FRAME + suffix, net, 0.0, 1))
+            variants += [(steadied_row(k) + suffix, net, args.steady, k) for k in args.intervals]
         for name, gray, color in clips:
             rows: dict[str, dict] = {}
             flows = gray_flows(gray)
-            for row, net, steady in variants:
+            for row, net, steady, interval in variants:
                 rows[row] = colorize_row(
-                    net, size, gray, color, scratch / "out.mp4", steady, flows, compile_choice(args.compile)
+                    net, size, gray, color, scratch / "out.mp4", steady, flows, compile_choice(args.compile), interval
                 )
                 print(f"{name}, {row}: {rows[row]}", file=sys.stderr, flush=True)  # progress of a long run
             rows["true colour"] = measure_clip(gray, color, color, flows)
             rows["all-gray"] = measure_clip(gray, gray, color, flows)
             per_clip.append(rows)
-            sections.append(f"### {name} ({rows[ROWS[0]]['frames']:.0f} frames)\n\n{table(HEADER, render_rows(rows))}")
+            sections.append(
+                f"### {name} ({rows[variants[0][0]]['frames']:.0f} frames)\n\n{table(HEADER, render_rows(rows))}"
+            )
         memory = memory_rows(args, scratch) if args.memory_minutes else None
     overall = mean_rows(per_clip)
     rate_alone = generator_rate(network, size)
-    plain, steadied = (
-        overall[ROWS[0] if args.mirror != "only" else ROWS[2]],
-        overall[ROWS[1] if args.mirror != "only" else ROWS[3]],
-    )
+    suffix = nets[0][0]
+    plain, steadied = overall[PER_FRAME + suffix], overall[steadied_row(args.intervals[0]) + suffix]
+    precision = "bf16" if bf16_is_used(network) else "float32"
     checks = [
+        f"- targets read on the row {steadied_row(args.intervals[0]) + suffix!r} against {PER_FRAME + suffix!r}",
         f"- steadied warp error / per-frame: **{steadied['warp_error'] / plain['warp_error']:.2f}×** (target ≤ 0.7×)",
         f"- CDC steadied {steadied['cdc'] * 1e3:.3g} vs per-frame {plain['cdc'] * 1e3:.3g} ×10⁻³ (target: lower)",
         f"- acc@5 % steadied − per-frame: **{(steadied['pixel_acc@5%'] - plain['pixel_acc@5%']) * 100:+.2f} points** "
         "(target: no more than 0.5 below)",
-        f"- frames/s, steadied, file to file: **{steadied['frames_per_s']:.2f}** (target ≥ 10 at 640 x 360 on the "
-        f"2-core CPU); the generator alone, batch 4, bf16: {rate_alone:.2f} frames/s",
+        f"- frames/s, {steadied_row(args.intervals[0])}, file to file: **{steadied['frames_per_s']:.2f}** (target ≥ 10 "
+        f"at 640 x 360 on the 2-core CPU); the generator alone, batch 4, {precision}: {rate_alone:.2f} frames/s",
     ]
     if memory is not None and not args.memory_tiny:
         long_film = memory[-1]

@@ -281,3 +281,21 @@ def test_unknown_offline_weights_fail_before_training(photo_folder, tmp_path):
     with pytest.raises((SystemExit, ValueError), match=r"weights: unknown .*'resnet50_offline'; choices: vgg16"):
         run_cli(["fit", *experiment_args("advanced", photo_folder, tmp_path, *extra)])
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_on_a_cpu_without_native_bf16_runs_in_float32(native, photo_folder, tmp_path, monkeypatch):
+    # Emulated bf16 was 7x slower than float32 for the demo's generator (colorize/models/bf16.py).
+    import colorize.cli
+
+    monkeypatch.setattr(colorize.cli, "cpu_has_native_bf16", lambda: native)
+    args = ["--config", "vanilla.yaml", "--config", "tiny.yaml", f"--data.root={photo_folder}"]
+    args += [f"--trainer.default_root_dir={tmp_path}", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu"]
+    cli = ColorizeCLI(
+        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
+        __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
+        auto_configure_optimizers=False,
+        run=False,
+        args=rewrite_arguments(args),
+    )
+    assert cli.trainer.precision == ("bf16-mixed" if native else "32-true")

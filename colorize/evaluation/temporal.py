@@ -30,7 +30,7 @@ import torch
 
 from colorize.color import AB_SCALE
 from colorize.evaluation.metrics import PixelAccuracy
-from colorize.inference.steady import FlowCheck, Steadier, consistent_flow, dis_flow, histogram_change, warp
+from colorize.inference.steady import FlowCheck, consistent_flow, dis_flow, is_cut, warp
 
 __all__ = ["TemporalMetrics", "flow_checks", "js_divergence"]
 
@@ -63,13 +63,10 @@ def flow_checks(lightness: list[np.ndarray], preset: str = "medium") -> list[Flo
     Every colorization of one clip is measured along the same flow (of its gray input), so computing it
     once saves the costliest part of :meth:`TemporalMetrics.update`.
     """
-    dis, cut, out = dis_flow(preset), Steadier(strength=0.0), []
+    dis, out = dis_flow(preset), []
     for previous, current in zip(lightness, lightness[1:], strict=False):
         check = consistent_flow(dis, previous, current)
-        is_cut = (
-            histogram_change(previous, current) > cut.max_histogram_change or check.valid_share < cut.min_valid_share
-        )
-        out.append(None if is_cut else check)
+        out.append(None if is_cut(previous, current, check) else check)
     return out
 
 

@@ -2,9 +2,11 @@
 
 PyAV (FFmpeg in its wheel, no system ffmpeg) decodes and encodes. Three threads overlap:
 
-    decoder thread:  demux, decode, L* (OpenCV)  -> queue (bounded) ->
-    calling thread:  the generator in batches of one working size under bf16 -> queue (bounded) ->
-    encoder thread:  steadying along the flow (:mod:`colorize.inference.steady`), a*b* upsampled and
+    decoder thread:  demux, decode, L* (OpenCV); the flow from the frame before and whether the frame
+                     is a keyframe (:class:`~colorize.inference.steady.ShotTracker`) -> queue (bounded) ->
+    calling thread:  the generator on the keyframes, in batches of one working size -> queue (bounded) ->
+    encoder thread:  colour carried along the flow to the frames between keyframes and steadied on the
+                     keyframes (:class:`~colorize.inference.steady.ColourCarrier`), a*b* upsampled and
                      joined with the frame's own L*, encode (H.264), mux; audio and subtitle packets
                      are muxed as they came
 
@@ -48,7 +50,7 @@ from torch import nn
 from colorize.color import AB_SCALE, L_OFFSET, L_SCALE
 from colorize.data.videos import OUTPUT_FORMATS, NotAVideoError
 from colorize.inference.full_resolution import bf16_is_used, working_size
-from colorize.inference.steady import Steadier
+from colorize.inference.steady import ColourCarrier, Motion, ShotTracker
 from colorize.models.fold_batch_norm import fold_batch_norms
 
 __all__ = ["NotAVideoError", "VideoResult", "colorize_video", "h264_encoder", "OUTPUT_FORMATS"]
@@ -62,6 +64,9 @@ X264_PRESET = "veryfast"
 #: ``compile="auto"`` compiles the generator for films of at least this many frames (a minute at 25 frames/s):
 #: torch.compile takes ~10 s on a 2-core CPU and then saves ~15 % of every frame, so it pays after ~600 frames.
 COMPILE_MIN_FRAMES = 1500
+#: With steadying on, the generator colours every KEY_INTERVAL-th frame at least; the frames between take colour
+#: carried along the flow from both sides (colorize/inference/steady.py). Chosen by measurement: docs/video.md.
+KEY_INTERVAL = 3
 _END = object()
 
 
@@ -80,6 +85,7 @@ class VideoResult:
         copied_streams: how many audio/subtitle streams were copied.
         max_in_flight: the most frames decoded but not yet encoded at any moment.
         compiled: whether the generator ran compiled (``torch.compile``) to the end.
+        keyframes: frames the generator coloured (the others took colour carried along the flow).
     """
 
     path: Path
@@ -92,6 +98,7 @@ class VideoResult:
     copied_streams: int = 0
     max_in_flight: int = 0
     compiled: bool = False
+    keyframes: int = 0
 
     @property
     def frames_per_s(self) -> float:
@@ -134,8 +141,9 @@ class _Frame:
     pts: int | None
     index: int
     display_matrix: tuple[int, ...] | None
+    key: bool = True  # the generator colours it (every frame when colour is not carried)
+    motion: Motion | None = None  # from the frame before, at the working size (None: a shot starts, or not carried)
     ab: np.ndarray | None = None  # (2, h, w) float32 normalized a*b* at the working size, once colorized
-    small_lightness: np.ndarray | None = None  # (h, w) uint8 L at the working size, for the steadying's flow
 
 
 def frame_lightness(rgb: np.ndarray) -> np.ndarray:
@@ -195,8 +203,26 @@ class _Counter:
             self.most = max(self.most, self.alive)
 
 
-def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: threading.Event, alive: _Counter) -> None:
-    """Decoder thread: frames and packets to copy, in file order; then ``("end", error or None)``."""
+def small_lightness(lightness: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(h, w)`` uint8 L (0-255 for L* 0-100) at the working size ``size``: what the flow is computed on."""
+    small = cv2.resize(lightness, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return np.clip(small * 2.55 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _decode(
+    container: Any,
+    copied: dict[int, Any],
+    out: queue.Queue,
+    stop: threading.Event,
+    alive: _Counter,
+    tracker: ShotTracker | None = None,
+    size_of: Callable[[int, int], tuple[int, int]] | None = None,
+) -> None:
+    """Decoder thread: frames and packets to copy, in file order; then ``("end", error or None)``.
+
+    With a ``tracker``, each frame also gets its motion from the frame before and whether it is a
+    keyframe, on its lightness at the working size (``size_of(height, width)``).
+    """
     video = container.streams.video[0]
     index, matrix, error = 0, None, None
 
@@ -206,7 +232,10 @@ def _decode(container: Any, copied: dict[int, Any], out: queue.Queue, stop: thre
             matrix = _display_matrix(frame)
         alive.add(1)
         lightness = frame_lightness(frame.to_ndarray(format="rgb24"))
-        _put(out, ("frame", _Frame(lightness, frame.pts, index, matrix)), stop)
+        item = _Frame(lightness, frame.pts, index, matrix)
+        if tracker is not None:
+            item.motion, item.key = tracker(small_lightness(lightness, size_of(*lightness.shape)))
+        _put(out, ("frame", item), stop)
         index += 1
 
     try:  # any error ends the film where it happened: the calling thread waits for the end marker
@@ -245,10 +274,10 @@ class _Encoder:
         copied: dict[int, Any],
         crf: int,
         encoder: str,
-        steadier: Steadier | None,
+        carrier: ColourCarrier | None,
     ):
         self.path, self.format_name, self.source, self.copied = path, format_name, source, copied
-        self.crf, self.encoder, self.steadier = crf, encoder, steadier
+        self.crf, self.encoder, self.carrier = crf, encoder, carrier
         self.container: Any = None
         self.stream: Any = None
         self.streams: dict[int, Any] = {}
@@ -293,20 +322,29 @@ class _Encoder:
                 packet.stream = self.streams[packet.stream.index]
                 self.container.mux(packet)
             pending.clear()
-        ab = value.ab if self.steadier is None else self.steadier(value.small_lightness, value.ab)
+        if self.carrier is None:
+            self._encode(value, value.ab)
+            return
+        for held, ab in self.carrier.push(value, value.motion, value.ab if value.key else None):
+            self._encode(held, ab)
+
+    def _encode(self, value: _Frame, ab: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(join_lab(value.lightness, ab), format="rgb24")
         frame.pts = value.pts if value.pts is not None else value.index
         frame.time_base = self.stream.codec_context.time_base
         self.container.mux(self.stream.encode(frame))
         self.frames += 1
+        self.alive.add(-1)
 
     def run(self, channel: queue.Queue, alive: _Counter) -> None:
         pending: list = []
+        self.alive = alive
         try:
             while (item := channel.get()) is not _END:
                 self._write(item, pending)
-                if item[0] == "frame":
-                    alive.add(-1)
+            if self.carrier is not None:
+                for held, ab in self.carrier.finish():  # the frames after the last keyframe
+                    self._encode(held, ab)
             if self.stream is not None:
                 self.container.mux(self.stream.encode(None))
         except BaseException as error:  # handed to the calling thread, which raises it
@@ -335,9 +373,9 @@ class _Colorist:
     compiler, an unsupported operator), one line says so and the film is coloured without it.
     """
 
-    def __init__(self, network: nn.Module, target_size: int, steadier: bool, bf16: bool, compile: bool, batch: int):
+    def __init__(self, network: nn.Module, target_size: int, bf16: bool, compile: bool, batch: int):
         network = fold_batch_norms(network)
-        self.network, self.target_size, self.steadier = network, target_size, steadier
+        self.network, self.target_size = network, target_size
         self.compiled, self.batch = None, batch
         self.device, self.dtype = _generator_device(network)
         self.stride = int(getattr(network, "stride", 1))
@@ -348,6 +386,10 @@ class _Colorist:
             network.to(memory_format=torch.channels_last)
         if compile:
             self.compiled = torch.compile(network, dynamic=False)
+
+    def size_of(self, height: int, width: int) -> tuple[int, int]:
+        """The working size of a ``height x width`` frame (as for photos: :func:`working_size`)."""
+        return working_size(height, width, self.target_size, self.stride)
 
     def _forward(self, L: torch.Tensor) -> torch.Tensor:
         if self.compiled is not None:
@@ -367,7 +409,7 @@ class _Colorist:
             frames = frames + [frames[-1]] * (self.batch - count)  # one shape: one compilation
         # (B, 1, H, W) normalized L in [-1, 1], float32: lightness never goes through bf16.
         L = torch.from_numpy(np.stack([f.lightness for f in frames]))[:, None].to(self.device) / L_SCALE - L_OFFSET
-        size = working_size(*L.shape[-2:], self.target_size, self.stride)
+        size = self.size_of(*L.shape[-2:])
         L_small = F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False)
         L_in = L_small.to(self.dtype).contiguous(
             memory_format=torch.channels_last if self.channels_last else torch.contiguous_format
@@ -381,14 +423,7 @@ class _Colorist:
         ab_small = ab_small.float()
         if ab_small.shape != (len(frames), 2, *size):
             raise ValueError(f"generator must return ({len(frames)}, 2, {size[0]}, {size[1]}), got {ab_small.shape}")
-        ab_np = ab_small[:count].cpu().numpy()
-        frames = frames[:count]
-        if self.steadier:
-            # The flow is computed in the encoder thread, in frame order, while the next batch is colorized.
-            gray = ((L_small[:count, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-            for frame, small in zip(frames, gray, strict=True):
-                frame.small_lightness = small
-        return list(ab_np)
+        return list(ab_small[:count].cpu().numpy())
 
 
 def temporary_path(target: Path) -> Path:
@@ -403,6 +438,7 @@ def colorize_video(
     *,
     target_size: int,
     steady: float = 0.8,
+    key_interval: int = KEY_INTERVAL,
     batch_size: int = 4,
     crf: int = 18,
     bf16: bool = True,
@@ -422,11 +458,17 @@ def colorize_video(
         target: the colorized video, ``.mp4``, ``.m4v``, ``.mov`` or ``.mkv``; an existing file is replaced
             only once the new one is complete.
         target_size: the generator's training size (the working size's shorter side).
-        steady: steadying strength in [0, 1) (:class:`~colorize.inference.steady.Steadier`); 0 is per-frame.
-        batch_size: frames per generator pass (all frames of a film share one working size).
+        steady: steadying strength in [0, 1) (:class:`~colorize.inference.steady.ColourCarrier`); 0 is
+            per-frame: the generator colours every frame on its own, and no flow is computed.
+        key_interval: with steadying, the generator colours at least every ``key_interval``-th frame (and
+            each shot's first, and any frame the colour could not be carried to); the frames between take the
+            colour of the keyframes on either side, carried along the flow
+            (:class:`~colorize.inference.steady.ShotTracker`). 1: every frame.
+        batch_size: keyframes per generator pass (all frames of a film share one working size).
         crf: x264's constant rate factor, 0 (lossless) to 51; 18 is visually lossless. MPEG-4 maps it to a qscale.
         bf16: the generator's forward pass under bf16 autocast, as ``colorize predict`` runs photos.
-        queue_batches: batches each of the two queues may hold: the pipeline's memory, in batches.
+        queue_batches: batches (of ``batch_size * key_interval`` frames) each of the two queues may hold: the
+            pipeline's memory, in batches.
         progress: show a progress bar (frames/s, time left) on stderr.
         on_batch: called with the number of frames done after each batch (``colorize serve``'s progress).
         compile: compile the generator (``torch.compile``; see ``_Colorist``); ``"auto"``: for films whose
@@ -449,28 +491,33 @@ def colorize_video(
         raise ValueError(
             f"need batch_size >= 1, queue_batches >= 1, 0 <= crf <= 51; got {batch_size}, {queue_batches}, {crf}"
         )
-    steadier = Steadier(strength=steady) if steady > 0 else None
+    carrier = ColourCarrier(strength=steady) if steady > 0 else None
+    tracker = ShotTracker(interval=key_interval) if carrier is not None else None
+    frames_per_batch = batch_size * (tracker.interval if tracker is not None else 1)
     started = time.perf_counter()
     container = open_video(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = temporary_path(target)
     video = container.streams.video[0]
     copied = _streams_to_copy(container, format_name, source)
-    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder(), steadier)
-    decoded: queue.Queue = queue.Queue(maxsize=batch_size * queue_batches)
-    encoded: queue.Queue = queue.Queue(maxsize=batch_size * queue_batches)
+    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder(), carrier)
+    decoded: queue.Queue = queue.Queue(maxsize=frames_per_batch * queue_batches)
+    encoded: queue.Queue = queue.Queue(maxsize=frames_per_batch * queue_batches)
     stop, alive = threading.Event(), _Counter()
-    decoder = threading.Thread(target=_decode, args=(container, copied, decoded, stop, alive), daemon=True)
-    writer = threading.Thread(target=encoder.run, args=(encoded, alive), daemon=True)
     declared = int(video.frames or 0)
     compiled = declared >= COMPILE_MIN_FRAMES if compile == "auto" else bool(compile)
-    colorist = _Colorist(network, target_size, steadier is not None, bf16, compiled, batch_size)
+    colorist = _Colorist(network, target_size, bf16, compiled, batch_size)
+    decoder = threading.Thread(
+        target=_decode, args=(container, copied, decoded, stop, alive, tracker, colorist.size_of), daemon=True
+    )
+    writer = threading.Thread(target=encoder.run, args=(encoded, alive), daemon=True)
     bar = _progress_bar(declared, source.name, progress)
-    broken, end_error, done = None, None, 0
+    broken, end_error, done, keyframes = None, None, 0, 0
     decoder.start()
     writer.start()
     try:
-        batch: list[_Frame] = []
+        batch: list[_Frame] = []  # in frame order: batch_size keyframes (the last batch fewer) and those between
+        keys = 0
         while True:
             kind, value = decoded.get()
             if kind == "packet":
@@ -478,9 +525,14 @@ def colorize_video(
                 continue
             if kind == "frame":
                 batch.append(value)
-            if batch and (len(batch) == batch_size or kind == "end"):
-                for frame, ab in zip(batch, colorist(batch), strict=True):
-                    frame.ab = ab
+                keys += value.key
+            if batch and (keys == batch_size or kind == "end"):
+                coloured = [frame for frame in batch if frame.key]
+                keyframes += len(coloured)
+                if coloured:
+                    for frame, ab in zip(coloured, colorist(coloured), strict=True):
+                        frame.ab = ab
+                for frame in batch:
                     _put(encoded, ("frame", frame), stop)
                 done += len(batch)
                 if encoder.error is not None:
@@ -488,7 +540,7 @@ def colorize_video(
                 bar.update(len(batch))
                 if on_batch is not None:
                     on_batch(done)
-                batch = []
+                batch, keys = [], 0
             if kind == "end":
                 end_error = value
                 broken = _where_broken(value, done, declared, video)
@@ -515,7 +567,7 @@ def colorize_video(
         bar.close()
     if broken is not None:
         log.warning("%s: %s", source, broken)
-    cuts = tuple(steadier.cuts) if steadier is not None else ()
+    cuts = tuple(tracker.cuts) if tracker is not None else ()
     return VideoResult(
         target,
         done,
@@ -527,6 +579,7 @@ def colorize_video(
         len(copied),
         alive.most,
         colorist.compiled is not None,
+        keyframes,
     )
 
 

@@ -41,6 +41,9 @@ class ColorizedVideoWriter(Callback):
             photo writer's folder, ``<name>.mp4``.
         steady: carry colour along the optical flow (:mod:`colorize.inference.steady`), strength in
             [0, 1); ``off`` (or 0) colorizes each frame on its own.
+        key_interval: with steadying, the generator colours at least every ``key_interval``-th frame; the
+            frames between take the colour of the keyframes on either side, carried along the flow. 1: every
+            frame (slower, for comparison). Default: :data:`colorize.inference.video.KEY_INTERVAL`.
         mirror_average: also colorize each mirrored frame and average (twice the generator's work). Off
             by default for video: steadying already averages over frames, at a fraction of the cost.
         batch_size: frames per generator pass.
@@ -55,6 +58,7 @@ class ColorizedVideoWriter(Callback):
         self,
         output: str | None = None,
         steady: float | Literal["off"] = 0.8,
+        key_interval: int = 3,
         mirror_average: bool = False,
         batch_size: int = 4,
         crf: int = 18,
@@ -68,6 +72,9 @@ class ColorizedVideoWriter(Callback):
             raise ValueError(f"video.steady must be in [0, 1) or 'off', got {steady!r}")
         if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
             raise ValueError(f"video.output {output}: must end in {', '.join(sorted(OUTPUT_FORMATS))}")
+        if isinstance(key_interval, bool) or not isinstance(key_interval, int) or key_interval < 1:
+            raise ValueError(f"video.key_interval must be an int >= 1, got {key_interval!r}")
+        self.key_interval = key_interval
         if not 0 <= crf <= 51 or batch_size < 1:
             raise ValueError(f"video.crf must be in [0, 51] and video.batch_size >= 1, got {crf} and {batch_size}")
         self.output = output
@@ -137,6 +144,7 @@ class ColorizedVideoWriter(Callback):
                 target,
                 target_size=size,
                 steady=self.steady,
+                key_interval=self.key_interval,
                 batch_size=self.batch_size,
                 crf=self.crf,
                 progress=self.progress,

@@ -106,7 +106,7 @@ def test_output_is_written_under_a_temporary_name_and_a_failed_run_leaves_the_ol
     # Late enough that x264 (which holds ~20 frames for its look-ahead) has written packets, hence the file.
     network = FailsOnCall(target, fail_at=20)
     with pytest.raises(RuntimeError, match="killed"):
-        colorize_video(network, source, target, target_size=32, batch_size=2)
+        colorize_video(network, source, target, target_size=32, batch_size=2, key_interval=1)
     assert any(network.seen_parts), "frames were encoded into a hidden .part file while running"
     assert target.read_bytes() == b"an earlier result"
     assert not list(tmp_path.glob(".*.part"))
@@ -114,14 +114,19 @@ def test_output_is_written_under_a_temporary_name_and_a_failed_run_leaves_the_ol
     assert len(read_frames(target)) == 48 and not list(tmp_path.glob(".*.part"))
 
 
-def test_frames_are_streamed_not_held(tmp_path):
+@pytest.mark.parametrize("interval", [1, 3])
+def test_frames_are_streamed_not_held(tmp_path, interval):
     source = tmp_path / "film.mp4"
     write_clip(source, frames=80, height=32, width=32)
     out = tmp_path / "out.mp4"
-    result = colorize_video(colourful_unet(), source, out, target_size=32, batch_size=2, queue_batches=1)
+    result = colorize_video(
+        colourful_unet(), source, out, target_size=32, batch_size=2, queue_batches=1, key_interval=interval
+    )
     assert result.frames == 80
-    # Two queues of one batch, the batch being colorized, one frame in each thread's hands.
-    assert result.max_in_flight <= 2 + 2 + 2 + 2
+    # Two queues of one batch (2 keyframes and the frames between), the batch being colorized, the frames the
+    # carrier holds until their later keyframe, one frame in each thread's hands.
+    batch = 2 * interval
+    assert result.max_in_flight <= batch + batch + batch + (interval - 1) + 2
 
 
 def test_a_scene_cut_is_found_and_steadying_off_finds_none(tmp_path):

@@ -89,3 +89,22 @@ def test_options_are_checked_up_front():
         ColorizedVideoWriter(steady=1.5)
     with pytest.raises(ValueError, match="out.gif"):
         ColorizedVideoWriter(output="out.gif")
+    with pytest.raises(ValueError, match="video.key_interval"):
+        ColorizedVideoWriter(key_interval=0)
+
+
+def test_the_keyframe_interval_reaches_colorize_video_and_defaults_to_its_default(tmp_path, monkeypatch):
+    import colorize.inference.video as video
+
+    seen = {}
+
+    def record(network, source, target, **options):
+        seen.update(options)
+        raise ValueError("recorded")  # the writer skips the film by name, as for any refused film
+
+    monkeypatch.setattr(video, "colorize_video", record)
+    writer = ColorizedVideoWriter(key_interval=5, progress=False)
+    writer._one(object(), tmp_path / "film.mp4", tmp_path / "out.mp4", 32)
+    assert seen["key_interval"] == 5 and writer.skipped == [str(tmp_path / "film.mp4")]
+    # The writer's default (it imports no PyAV until there is a film) is colorize_video's.
+    assert ColorizedVideoWriter().key_interval == video.KEY_INTERVAL
