@@ -269,6 +269,26 @@ def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
     return out
 
 
+TARGETS_HEADER = ("row", "warp error / per-frame (≤ 0.7)", "CDC lower", "Δ acc@5% (points, ≥ −0.5)", "frames/s (≥ 10)")
+
+
+def target_rows(overall: dict[str, dict], plain: dict, suffix: str, intervals: Sequence[int]) -> list[list[str]]:
+    """The issue's targets for each steadied row against the per-frame one, to choose a keyframe interval by."""
+    rows = []
+    for interval in sorted(set(intervals)):
+        row = overall[steadied_row(interval) + suffix]
+        rows.append(
+            [
+                steadied_row(interval) + suffix,
+                f"{row['warp_error'] / plain['warp_error']:.2f}×",
+                "yes" if row["cdc"] < plain["cdc"] else "no",
+                f"{(row['pixel_acc@5%'] - plain['pixel_acc@5%']) * 100:+.2f}",
+                f"{row['frames_per_s']:.2f}",
+            ]
+        )
+    return rows
+
+
 # ---------------------------------------------------------------------------- memory
 
 
@@ -341,26 +361,70 @@ def memory_rows(args: argparse.Namespace, scratch: Path) -> list[list[str]]:
 # ---------------------------------------------------------------------------- report
 
 
-def test_set_clips(folder: Path, scratch: Path) -> list[tuple[str, Path, Path]]:
-    """``(name, gray, colour)`` for each colour video of ``folder`` (test-set mode), gray made with PyAV."""
+def test_set_clips(folder: Path, scratch: Path, frames: int) -> list[tuple[str, Path, Path]]:
+    """``(name, gray, colour)`` for each colour video of ``folder`` (test-set mode): its first ``frames`` frames,
+    in colour and gray, encoded with PyAV (H.264, near-lossless) so that both decode frame for frame alike."""
     from colorize.data.videos import find_videos
 
     clips = []
     for video in find_videos(folder):
-        gray = scratch / f"{video.stem}_gray.mp4"
+        color, gray = scratch / f"{video.stem}_color.mp4", scratch / f"{video.stem}_gray.mp4"
         with av.open(str(video)) as container:
             stream = container.streams.video[0]
-            writer = av.open(str(gray), "w")
-            out = writer.add_stream("libx264", rate=stream.average_rate or FPS)
-            out.width, out.height, out.pix_fmt = stream.width, stream.height, "yuv420p"
-            out.options = {"crf": "12"}
-            for frame in container.decode(stream):
-                rgb = gray_frame(frame.to_ndarray(format="rgb24"))
-                writer.mux(out.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-            writer.mux(out.encode(None))
-            writer.close()
-        clips.append((video.name, gray, video))
+            writers = []
+            for path, convert in ((color, lambda rgb: rgb), (gray, gray_frame)):
+                writer = av.open(str(path), "w")
+                out = writer.add_stream("libx264", rate=stream.average_rate or FPS)
+                out.width, out.height, out.pix_fmt = stream.width, stream.height, "yuv420p"
+                out.options = {"crf": "12"}
+                writers.append((writer, out, convert))
+            for frame, _ in zip(container.decode(stream), range(frames), strict=False):
+                rgb = frame.to_ndarray(format="rgb24")
+                for writer, out, convert in writers:
+                    writer.mux(out.encode(av.VideoFrame.from_ndarray(convert(rgb), format="rgb24")))
+            for writer, out, _ in writers:
+                writer.mux(out.encode(None))
+                writer.close()
+        clips.append((video.name, gray, color))
     return clips
+
+
+#: Real filmed colour clips in Debian's opencv-doc (Apache-2.0 AND BSD-3-Clause, its copyright file's "Files: *"):
+#: a plaza filmed from above with people walking (static camera), a tree in the wind, a hand moving a box, a cup.
+OPENCV_CLIPS = {
+    "vtest.avi": "usr/share/doc/opencv-doc/examples/data/vtest.avi",
+    "tree.avi": "usr/share/doc/opencv-doc/examples/data/tree.avi",
+    "box.mp4": "usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz",
+    "cup.mp4": "usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz",
+}
+
+
+def opencv_clips(scratch: Path, cache: Path) -> Path:
+    """A folder of :data:`OPENCV_CLIPS`, from Debian's opencv-doc (``apt-get download``, ~100 MB, cached)."""
+    import gzip
+    import shutil
+
+    from colorize.data.sample_sources import fetch_packages
+
+    root = fetch_packages(cache, ["opencv-doc"]) / "opencv-doc"
+    folder = scratch / "opencv-clips"
+    folder.mkdir()
+    for name, relative in OPENCV_CLIPS.items():
+        opener = gzip.open if relative.endswith(".gz") else open
+        with opener(root / relative, "rb") as source, open(folder / name, "wb") as target:
+            shutil.copyfileobj(source, target)
+    return folder
+
+
+def clips_described(args: argparse.Namespace) -> str:
+    if args.opencv_clips:
+        return (
+            f"the real filmed clips of Debian's opencv-doc ({', '.join(OPENCV_CLIPS)}; Apache-2.0 AND BSD-3-Clause), "
+            f"their first {args.frames} frames at their own size"
+        )
+    if args.videos:
+        return f"test-set videos of {args.videos}, their first {args.frames} frames"
+    return f"made from held-out photos, {WIDTH} x {HEIGHT}"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -369,7 +433,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample", type=Path, default=REPO / "data" / "sample", help="the sample photo set")
     parser.add_argument("--frames", type=int, default=150, help="frames per made clip (150 = 6 s at 25 frames/s)")
     parser.add_argument("--clips", type=int, default=len(CLIP_PHOTOS), help="how many made clips")
-    parser.add_argument("--videos", type=Path, help="test-set mode: colour videos to measure instead of made clips")
+    parser.add_argument(
+        "--videos", type=Path, help="test-set mode: colour videos to measure instead of made clips (--frames of each)"
+    )
+    parser.add_argument(
+        "--opencv-clips",
+        action="store_true",
+        help="test-set mode on the real filmed clips of Debian's opencv-doc (apt-get download, ~100 MB, cached)",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=Path("~/.cache/colorize/debian"), help="where --opencv-clips keeps the package"
+    )
     parser.add_argument(
         "--mirror", choices=("both", "off", "only"), default="both", help="rows without/with mirror averaging"
     )
@@ -423,8 +497,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     sections = []
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
+        if args.opencv_clips:
+            args.videos = opencv_clips(scratch, args.cache)
         if args.videos:
-            clips = test_set_clips(args.videos, scratch)
+            clips = test_set_clips(args.videos, scratch, args.frames)
         else:
             clips = []
             for i, (a, b) in enumerate(CLIP_PHOTOS[: args.clips]):
@@ -467,6 +543,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "(target: no more than 0.5 below)",
         f"- frames/s, {steadied_row(args.intervals[0])}, file to file: **{steadied['frames_per_s']:.2f}** (target ≥ 10 "
         f"at 640 x 360 on the 2-core CPU); the generator alone, batch 4, {precision}: {rate_alone:.2f} frames/s",
+        "",
+        "Each steadied row against per-frame, the targets side by side:",
+        "",
+        table(TARGETS_HEADER, target_rows(overall, plain, suffix, args.intervals)),
     ]
     if memory is not None and not args.memory_tiny:
         long_film = memory[-1]
@@ -484,8 +564,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         f"- CPU: {cpu_description()}, {torch.get_num_threads()} torch threads",
         f"- load average (1 min) at start / end: {load_start:.2f} / {os.getloadavg()[0]:.2f}; "
         f"CPU pressure (PSI some, avg60 / avg300): {cpu_pressure()}",
-        f"- clips: {'test-set videos of ' + str(args.videos) if args.videos else 'made from held-out photos'}, "
-        f"{WIDTH} x {HEIGHT}, steadying strength {args.steady}",
+        f"- clips: {clips_described(args)}, steadying strength {args.steady}",
         "- warp error: Lai et al. 2018 along **DIS** flow of the gray clip (not FlowNet2): compare within this "
         "project only; pairs across the cut are left out. CDC: JS divergence (natural log) of RGB histograms, "
         "mean of gaps 1, 2, 4.",

@@ -46,7 +46,7 @@ class ColorizedVideoWriter(Callback):
             frame (slower, for comparison). Default: :data:`colorize.inference.video.KEY_INTERVAL`.
         mirror_average: also colorize each mirrored frame and average (twice the generator's work). Off
             by default for video: steadying already averages over frames, at a fraction of the cost.
-        batch_size: frames per generator pass.
+        batch_size: keyframes per generator pass.
         crf: x264's quality, 0 (lossless) to 51; 18 is visually lossless, 23 is x264's default.
         progress: a progress bar per film (frames/s, time left).
         compile: compile the generator for the film (``torch.compile``, ~10 s once, then ~15 % faster

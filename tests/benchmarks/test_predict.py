@@ -8,11 +8,14 @@ from tiny_runs import colourful_unet
 
 from benchmarks import predict
 from benchmarks.predict import PATHS, measure, render, sample_photos, synthetic_photos
+from colorize.inference import full_resolution
 
 SIZES = [(40, 56), (36, 50), (56, 40)]  # the first two share a working size at 16 px, stride 4
 
 
-def test_measure_and_render_a_tiny_run():
+def test_measure_and_render_a_tiny_run(monkeypatch):
+    # The bf16 columns on every CPU (where bf16 is emulated, colorize itself runs float32: colorize/models/bf16.py).
+    monkeypatch.setattr(full_resolution, "cpu_has_native_bf16", lambda: True)
     photos = synthetic_photos(4, SIZES)
     assert [tuple(p.shape) for p in photos] == [(3, 40, 56), (3, 36, 50), (3, 56, 40), (3, 40, 56)]
     result = measure(colourful_unet(base_width=4), photos, target_size=16, batch_size=3, repeats=1)
