@@ -28,6 +28,7 @@ colorized up to the break, and :attr:`VideoResult.broken` says where.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import struct
@@ -61,12 +62,14 @@ log = logging.getLogger(__name__)
 ENCODERS = ("libx264", "libopenh264", "mpeg4")
 #: x264's speed/size trade-off: "veryfast" costs ~2 ms a 640x360 frame on one core, a few % of the generator.
 X264_PRESET = "veryfast"
-#: ``compile="auto"`` compiles the generator for films of at least this many frames (a minute at 25 frames/s):
-#: torch.compile takes ~10 s on a 2-core CPU and then saves ~15 % of every frame, so it pays after ~600 frames.
+#: ``compile="auto"`` compiles the generator for films it colours at least this many frames of (keyframes):
+#: torch.compile takes 10-20 s on a 2-core CPU; with bf16 on AVX-512 it then saved ~15 % of every generator pass
+#: (paying after ~600), in float32 on an AVX2-only CPU nothing measurable (264 vs 266 ms a frame).
 COMPILE_MIN_FRAMES = 1500
 #: With steadying on, the generator colours every KEY_INTERVAL-th frame at least; the frames between take colour
-#: carried along the flow from both sides (colorize/inference/steady.py). Chosen by measurement: docs/video.md.
-KEY_INTERVAL = 3
+#: carried along the flow from both sides (colorize/inference/steady.py). Measured on made and real filmed clips
+#: (docs/video.md): flicker and accuracy the same from 1 to 5, speed 3.8x that of every frame on a 2-core CPU.
+KEY_INTERVAL = 5
 _END = object()
 
 
@@ -472,7 +475,8 @@ def colorize_video(
         progress: show a progress bar (frames/s, time left) on stderr.
         on_batch: called with the number of frames done after each batch (``colorize serve``'s progress).
         compile: compile the generator (``torch.compile``; see ``_Colorist``); ``"auto"``: for films whose
-            header states at least :data:`COMPILE_MIN_FRAMES` frames, where the compilation pays for itself.
+            header states enough frames for :data:`COMPILE_MIN_FRAMES` generator passes (keyframes), where the
+            compilation may pay for itself.
 
     Returns:
         What was written (frames, time, encoder, where the input broke off if it did).
@@ -493,7 +497,8 @@ def colorize_video(
         )
     carrier = ColourCarrier(strength=steady) if steady > 0 else None
     tracker = ShotTracker(interval=key_interval) if carrier is not None else None
-    frames_per_batch = batch_size * (tracker.interval if tracker is not None else 1)
+    interval = tracker.interval if tracker is not None else 1
+    frames_per_batch = batch_size * interval
     started = time.perf_counter()
     container = open_video(source)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -505,7 +510,8 @@ def colorize_video(
     encoded: queue.Queue = queue.Queue(maxsize=frames_per_batch * queue_batches)
     stop, alive = threading.Event(), _Counter()
     declared = int(video.frames or 0)
-    compiled = declared >= COMPILE_MIN_FRAMES if compile == "auto" else bool(compile)
+    keyframes_at_least = math.ceil(declared / interval)
+    compiled = keyframes_at_least >= COMPILE_MIN_FRAMES if compile == "auto" else bool(compile)
     colorist = _Colorist(network, target_size, bf16, compiled, batch_size)
     decoder = threading.Thread(
         target=_decode, args=(container, copied, decoded, stop, alive, tracker, colorist.size_of), daemon=True

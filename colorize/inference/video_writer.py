@@ -49,8 +49,9 @@ class ColorizedVideoWriter(Callback):
         batch_size: keyframes per generator pass.
         crf: x264's quality, 0 (lossless) to 51; 18 is visually lossless, 23 is x264's default.
         progress: a progress bar per film (frames/s, time left).
-        compile: compile the generator for the film (``torch.compile``, ~10 s once, then ~15 % faster
-            frames); ``auto``: for films of a minute or more (:data:`colorize.inference.video.COMPILE_MIN_FRAMES`).
+        compile: compile the generator for the film (``torch.compile``, 10-20 s once, then up to ~15 % faster
+            generator passes with bf16; none measured in float32 on AVX2); ``auto``: for films long enough for
+            :data:`colorize.inference.video.COMPILE_MIN_FRAMES` generator passes.
         input_root: the file or folder given as ``--input`` (linked from ``data.predict_path``).
     """
 
@@ -58,7 +59,7 @@ class ColorizedVideoWriter(Callback):
         self,
         output: str | None = None,
         steady: float | Literal["off"] = 0.8,
-        key_interval: int = 3,
+        key_interval: int = 5,
         mirror_average: bool = False,
         batch_size: int = 4,
         crf: int = 18,
