@@ -36,6 +36,15 @@ def experiment_args(name: str, root, run_dir, *extra: str) -> list[str]:
     return [*args, *extra]
 
 
+def parsed_cli(args: list[str]) -> ColorizeCLI:
+    """The CLI with every class built from ``args`` (no subcommand), nothing run."""
+    from colorize.data.datamodule import ColorizationDataModule
+    from colorize.training.module import ColorizationGAN
+
+    parse = {"auto_configure_optimizers": False, "run": False, "args": rewrite_arguments(args)}
+    return ColorizeCLI(ColorizationGAN, ColorizationDataModule, **parse)
+
+
 def test_every_shipped_config_is_listed_here():
     shipped = {p.stem for p in CONFIG_DIR.glob("*.yaml")}
     assert shipped == set(EXPERIMENTS) | set(OFFLINE_EXPERIMENTS) | set(OVERLAYS)
@@ -48,13 +57,7 @@ def test_every_config_validates_against_the_code(name, overlay, photo_folder, tm
     args += [f"--data.root={photo_folder}", f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false"]
     if name.startswith("advanced"):
         args += OFFLINE_ENCODER
-    cli = ColorizeCLI(
-        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
-        __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
-        auto_configure_optimizers=False,
-        run=False,
-        args=rewrite_arguments(args),
-    )
+    cli = parsed_cli(args)
     assert cli.model.generator.stride > 1
     assert cli.model.hparams.lambda_l1 == 100.0
     assert (cli.model.perceptual_loss is not None) == (name == "vanilla_perceptual")
@@ -79,13 +82,7 @@ def test_paper_defaults_reach_the_trainer_and_optimizers(photo_folder, tmp_path)
 
 
 def test_without_overlays_the_configs_are_the_paper():
-    cli = ColorizeCLI(
-        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
-        __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
-        auto_configure_optimizers=False,
-        run=False,
-        args=rewrite_arguments(["--config", "vanilla.yaml", "--trainer.logger=false"]),
-    )
+    cli = parsed_cli(["--config", "vanilla.yaml", "--trainer.logger=false"])
     data = cli.datamodule.hparams
     assert (data.image_size, data.batch_size, data.seed) == (256, 16, 123)
     assert (data.draw_size, data.train_size, data.test_size) == (20000, 19900, 100)
@@ -291,11 +288,5 @@ def test_bf16_training_on_a_cpu_without_native_bf16_runs_in_float32(native, phot
     monkeypatch.setattr(colorize.cli, "cpu_has_native_bf16", lambda: native)
     args = ["--config", "vanilla.yaml", "--config", "tiny.yaml", f"--data.root={photo_folder}"]
     args += [f"--trainer.default_root_dir={tmp_path}", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu"]
-    cli = ColorizeCLI(
-        __import__("colorize.training.module", fromlist=["ColorizationGAN"]).ColorizationGAN,
-        __import__("colorize.data.datamodule", fromlist=["ColorizationDataModule"]).ColorizationDataModule,
-        auto_configure_optimizers=False,
-        run=False,
-        args=rewrite_arguments(args),
-    )
+    cli = parsed_cli(args)
     assert cli.trainer.precision == ("bf16-mixed" if native else "32-true")

@@ -277,8 +277,9 @@ class ColourCarrier:
             return []
         weight = (self.strength * confidence)[None]
         steadied = (prediction + weight * (ab.transpose(2, 0, 1) - prediction)).astype(np.float32)
-        done = self._release(np.ascontiguousarray(steadied.transpose(1, 2, 0)), motion)
-        self._carried = (np.ascontiguousarray(steadied.transpose(1, 2, 0)), _ones(steadied))
+        channels_last = np.ascontiguousarray(steadied.transpose(1, 2, 0))
+        done = self._release(channels_last, motion)
+        self._carried = (channels_last, _ones(steadied))
         return [*done, (item, steadied)]
 
     def finish(self) -> list[tuple[Any, np.ndarray]]:

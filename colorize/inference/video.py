@@ -286,6 +286,7 @@ class _Encoder:
         self.streams: dict[int, Any] = {}
         self.frames = 0
         self.error: BaseException | None = None
+        self.alive = _Counter()  # the pipeline's own, given to run()
 
     def _open(self, first: _Frame) -> None:
         video = self.source.streams.video[0]
@@ -469,7 +470,8 @@ def colorize_video(
             (:class:`~colorize.inference.steady.ShotTracker`). 1: every frame.
         batch_size: keyframes per generator pass (all frames of a film share one working size).
         crf: x264's constant rate factor, 0 (lossless) to 51; 18 is visually lossless. MPEG-4 maps it to a qscale.
-        bf16: the generator's forward pass under bf16 autocast, as ``colorize predict`` runs photos.
+        bf16: the generator's forward pass under bf16 autocast where it is native (CUDA, AVX-512 BF16, AMX;
+            :func:`~colorize.inference.full_resolution.bf16_is_used`), as ``colorize predict`` runs photos.
         queue_batches: batches (of ``batch_size * key_interval`` frames) each of the two queues may hold: the
             pipeline's memory, in batches.
         progress: show a progress bar (frames/s, time left) on stderr.
