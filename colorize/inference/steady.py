@@ -128,12 +128,20 @@ def _holds(flow: np.ndarray, back: np.ndarray, source: np.ndarray, target: np.nd
     return ((loop**2).sum(-1) <= tolerance) & inside & same
 
 
-def consistent_flow(dis: cv2.DISOpticalFlow, previous: np.ndarray, current: np.ndarray) -> FlowCheck:
-    """DIS flow from ``current`` back to ``previous`` (both ``(H, W)`` uint8 lightness) and its validity mask."""
+def _flow_pair(
+    dis: cv2.DISOpticalFlow, previous: np.ndarray, current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DIS flow ``current`` -> ``previous`` and back, and where the first holds (bool, on ``current``)."""
     _check_pair(previous, current)
     backward = dis.calc(current, previous, None)
     forward = dis.calc(previous, current, None)
-    return FlowCheck(backward, _holds(backward, forward, previous, current))
+    return backward, forward, _holds(backward, forward, previous, current)
+
+
+def consistent_flow(dis: cv2.DISOpticalFlow, previous: np.ndarray, current: np.ndarray) -> FlowCheck:
+    """DIS flow from ``current`` back to ``previous`` (both ``(H, W)`` uint8 lightness) and its validity mask."""
+    backward, _, valid = _flow_pair(dis, previous, current)
+    return FlowCheck(backward, valid)
 
 
 def histogram_change(previous: np.ndarray, current: np.ndarray, bins: int = 32) -> float:
@@ -206,11 +214,9 @@ class ShotTracker:
         motion = None
         if previous is not None:
             _check_pair(previous, lightness)
-            if histogram_change(previous, lightness) <= MAX_HISTOGRAM_CHANGE:
-                backward = self._dis.calc(lightness, previous, None)
-                forward = self._dis.calc(previous, lightness, None)
-                valid = _holds(backward, forward, previous, lightness)
-                if valid.mean() >= MIN_VALID_SHARE:
+            if not is_cut(previous, lightness):  # the histograms first: no flow across an obvious cut
+                backward, forward, valid = _flow_pair(self._dis, previous, lightness)
+                if valid.mean() >= MIN_VALID_SHARE:  # is_cut's second rule, the histograms already checked
                     valid_previous = _holds(forward, backward, lightness, previous)
                     motion = Motion(backward, forward, _soft(valid), _soft(valid_previous))
             if motion is None:

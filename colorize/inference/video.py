@@ -278,15 +278,15 @@ class _Encoder:
         crf: int,
         encoder: str,
         carrier: ColourCarrier | None,
+        alive: _Counter,
     ):
         self.path, self.format_name, self.source, self.copied = path, format_name, source, copied
-        self.crf, self.encoder, self.carrier = crf, encoder, carrier
+        self.crf, self.encoder, self.carrier, self.alive = crf, encoder, carrier, alive
         self.container: Any = None
         self.stream: Any = None
         self.streams: dict[int, Any] = {}
         self.frames = 0
         self.error: BaseException | None = None
-        self.alive = _Counter()  # the pipeline's own, given to run()
 
     def _open(self, first: _Frame) -> None:
         video = self.source.streams.video[0]
@@ -340,9 +340,8 @@ class _Encoder:
         self.frames += 1
         self.alive.add(-1)
 
-    def run(self, channel: queue.Queue, alive: _Counter) -> None:
+    def run(self, channel: queue.Queue) -> None:
         pending: list = []
-        self.alive = alive
         try:
             while (item := channel.get()) is not _END:
                 self._write(item, pending)
@@ -507,10 +506,10 @@ def colorize_video(
     part = temporary_path(target)
     video = container.streams.video[0]
     copied = _streams_to_copy(container, format_name, source)
-    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder(), carrier)
+    stop, alive = threading.Event(), _Counter()
+    encoder = _Encoder(part, format_name, container, copied, crf, h264_encoder(), carrier, alive)
     decoded: queue.Queue = queue.Queue(maxsize=frames_per_batch * queue_batches)
     encoded: queue.Queue = queue.Queue(maxsize=frames_per_batch * queue_batches)
-    stop, alive = threading.Event(), _Counter()
     declared = int(video.frames or 0)
     keyframes_at_least = math.ceil(declared / interval)
     compiled = keyframes_at_least >= COMPILE_MIN_FRAMES if compile == "auto" else bool(compile)
@@ -518,7 +517,7 @@ def colorize_video(
     decoder = threading.Thread(
         target=_decode, args=(container, copied, decoded, stop, alive, tracker, colorist.size_of), daemon=True
     )
-    writer = threading.Thread(target=encoder.run, args=(encoded, alive), daemon=True)
+    writer = threading.Thread(target=encoder.run, args=(encoded,), daemon=True)
     bar = _progress_bar(declared, source.name, progress)
     broken, end_error, done, keyframes = None, None, 0, 0
     decoder.start()
