@@ -68,7 +68,7 @@ X264_PRESET = "veryfast"
 COMPILE_MIN_FRAMES = 1500
 #: With steadying on, the generator colours every KEY_INTERVAL-th frame at least; the frames between take colour
 #: carried along the flow from both sides (colorize/inference/steady.py). Measured on made and real filmed clips
-#: (docs/video.md): flicker and accuracy the same from 1 to 5, speed 3.8x that of every frame on a 2-core CPU.
+#: (docs/video.md): flicker and accuracy the same from 1 to 5, 3.4x the per-frame speed on a 2-core AVX2 CPU.
 KEY_INTERVAL = 5
 _END = object()
 
